@@ -1,0 +1,149 @@
+/*-------------------------------------------------------------------------
+ *
+ * filter.h
+ *		SCIM filter AST (RFC 7644 section 3.4.2.2) and the pure-core API.
+ *
+ * filter_parse.c turns filter text into this AST inside a ScimArena, with
+ * no backend state, so fuzzers and benchmarks drive it directly.  The same
+ * lexer also parses PATCH paths (RFC 7644 section 3.5.2: attrPath, or
+ * valuePath with an optional sub-attribute).  filter_match.c evaluates the
+ * AST over a JSON DOM resource (json.h), also without backend state.
+ * filter_sql.c (backend) turns the AST into an SQL predicate over
+ * scim.users through the attribute registry (registry.h).
+ *
+ * Names keep the case the client wrote; comparisons of attribute names are
+ * ASCII case-insensitive everywhere.
+ *
+ * src/filter.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SCIM_FILTER_H
+#define SCIM_FILTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "arena.h"
+#include "json.h"
+
+typedef enum ScimFilterOp
+{
+	SF_EQ,
+	SF_NE,
+	SF_CO,
+	SF_SW,
+	SF_EW,
+	SF_GT,
+	SF_GE,
+	SF_LT,
+	SF_LE,
+	SF_PR
+} ScimFilterOp;
+
+typedef enum ScimFilterKind
+{
+	SF_COMPARE,					/* attrPath op compValue, or attrPath pr */
+	SF_AND,
+	SF_OR,
+	SF_NOT,
+	SF_VALUEPATH				/* attrPath "[" valFilter "]" */
+} ScimFilterKind;
+
+/* attrPath = [URI ":"] ATTRNAME *1subAttr */
+typedef struct ScimAttrPath
+{
+	const char *schema;			/* schema URN prefix or NULL */
+	const char *attr;			/* attribute name, NUL-terminated */
+	const char *sub;			/* sub-attribute name or NULL */
+} ScimAttrPath;
+
+typedef struct ScimFilterNode ScimFilterNode;
+
+struct ScimFilterNode
+{
+	ScimFilterKind kind;
+	int			position;		/* 0-based offset of the node in the text */
+	union
+	{
+		struct
+		{
+			ScimAttrPath path;
+			ScimFilterOp op;
+			SjValue    *value;	/* NULL for pr; else string/number/bool/null */
+		}			cmp;
+		struct
+		{
+			ScimFilterNode *left;
+			ScimFilterNode *right;
+		}			bin;		/* SF_AND, SF_OR */
+		struct
+		{
+			ScimFilterNode *arg;
+		}			not;		/* SF_NOT */
+		struct
+		{
+			ScimAttrPath path;	/* the multi-valued attribute (sub is NULL) */
+			ScimFilterNode *filter; /* paths inside are relative to one element */
+		}			vp;			/* SF_VALUEPATH */
+	}			u;
+};
+
+/* Limits; the backend takes them from GUCs. */
+typedef struct ScimFilterLimits
+{
+	size_t		max_length;		/* bytes of filter text; 0 = unlimited */
+	int			max_depth;		/* nesting of parentheses/not/valuePath */
+} ScimFilterLimits;
+
+#define SCIM_FILTER_DEFAULT_MAX_LENGTH 8192
+#define SCIM_FILTER_DEFAULT_MAX_DEPTH 64
+
+typedef struct ScimFilterError
+{
+	int			position;		/* 0-based byte offset where the error was found */
+	char		message[256];	/* e.g. expected a comparison operator after "userName" at position 9 */
+} ScimFilterError;
+
+/* Parse a whole filter.  NULL on error (err filled in). */
+extern ScimFilterNode *scim_filter_parse(ScimArena *arena, const char *text, size_t len,
+										 const ScimFilterLimits *limits, ScimFilterError *err);
+
+/*
+ * PATCH path: attrPath, or attrPath "[" valFilter "]" [ "." subAttr ].
+ * For "emails[type eq \"work\"].value": path.attr = "emails", filter = the
+ * bracketed filter, sub = "value".  For "name.givenName": path.attr = "name",
+ * path.sub = "givenName", filter = NULL.
+ */
+typedef struct ScimPatchPath
+{
+	ScimAttrPath path;
+	ScimFilterNode *filter;		/* value filter or NULL */
+	const char *sub;			/* sub-attribute after the filter, or NULL */
+} ScimPatchPath;
+
+extern bool scim_patch_path_parse(ScimArena *arena, const char *text, size_t len,
+								  const ScimFilterLimits *limits, ScimPatchPath *out,
+								  ScimFilterError *err);
+
+/* Canonical AST as JSON (what scim.parse_filter returns). */
+extern SjValue *scim_filter_to_json(ScimArena *arena, const ScimFilterNode *node);
+
+extern const char *scim_filter_op_name(ScimFilterOp op);	/* "eq", "ne", ... */
+
+/*
+ * Match a filter against a resource.  resource_type is "User", "Group" or
+ * NULL (unknown shape: RFC 7643 defaults).  Returns 1 on match, 0 on no
+ * match, -1 on an invalid filter for that resource (err filled in: e.g. an
+ * ordering operator on a boolean), which the caller reports as
+ * invalidFilter.
+ */
+extern int	scim_filter_match(const ScimFilterNode *node, const SjValue *resource,
+							  const char *resource_type, ScimFilterError *err);
+
+/* Match a value filter (relative paths) against one element of a multi-valued attribute. */
+extern int	scim_filter_match_element(const ScimFilterNode *node, const SjValue *element,
+									  const char *resource_type, const char *parent_attr,
+									  ScimFilterError *err);
+
+#endif							/* SCIM_FILTER_H */
