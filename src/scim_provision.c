@@ -1,0 +1,44 @@
+/*-------------------------------------------------------------------------
+ *
+ * scim_provision.c
+ *		Module entry point: _PG_init and the backend allocator for the cores.
+ *
+ * Every subsystem owns its GUCs (all under "scim_provision.") and defines
+ * them from its own init function; this file only calls them in order and
+ * reserves the prefix.
+ *
+ * src/scim_provision.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "scim_provision.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+static void *
+palloc_alloc(void *ctx, size_t size)
+{
+	return palloc(size);
+}
+
+static void
+palloc_release(void *ctx, void *ptr)
+{
+	pfree(ptr);
+}
+
+/* Allocates in CurrentMemoryContext; palloc throws on out-of-memory. */
+const ScimAllocator scim_palloc_allocator = {palloc_alloc, palloc_release, NULL};
+
+void
+_PG_init(void)
+{
+	MarkGUCPrefixReserved("scim_provision");
+}

@@ -1,0 +1,28 @@
+/*-------------------------------------------------------------------------
+ *
+ * scim_provision.h
+ *		Declarations shared across the backend parts of scim_provision.
+ *
+ * Each subsystem defines its own GUCs in its own file through an init
+ * function listed here; _PG_init (scim_provision.c) calls them in order.
+ *
+ * src/scim_provision.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SCIM_PROVISION_H
+#define SCIM_PROVISION_H
+
+#include "postgres.h"
+
+#include "arena.h"
+
+/* GUC/initialisation hooks, one per subsystem (called from _PG_init). */
+extern void scim_filter_init_gucs(void);	/* filter_sql.c */
+extern void scim_api_init_gucs(void);	/* users.c */
+extern void scim_worker_init(void); /* worker.c: GUCs and, when preloaded, registration */
+
+/* Backend ScimAllocator over palloc in CurrentMemoryContext (scim_provision.c). */
+extern const ScimAllocator scim_palloc_allocator;
+
+#endif							/* SCIM_PROVISION_H */
