@@ -27,7 +27,7 @@ SQL_SOURCES	= $(sort $(wildcard src/sql/*.sql))
 
 # pg_regress suites: sql/NAME.sql -> expected/NAME.out, run in name order.
 REGRESS		= $(sort $(basename $(notdir $(wildcard sql/*.sql))))
-REGRESS_OPTS = --load-extension=pgcrypto --load-extension=pgtap --load-extension=$(EXTENSION)
+REGRESS_OPTS = --load-extension=pg_trgm --load-extension=pgtap --load-extension=$(EXTENSION)
 
 CURL_CONFIG ?= curl-config
 PG_CPPFLAGS	= -Isrc -DEXTVERSION=\"$(EXTVERSION)\" $(shell $(CURL_CONFIG) --cflags 2>/dev/null)
