@@ -1,0 +1,62 @@
+
+-- ---------------------------------------------------------------------------
+-- 12_domain_token.sql: e-mail/domain rules and token primitives (C), and the
+-- System Log writer.
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION scim.email_domain(email text) RETURNS text
+	AS 'MODULE_PATHNAME', 'scim_email_domain'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION scim.email_domain(text) IS
+	'Normalised (lower-case) domain of an e-mail address, or NULL when the address is malformed';
+
+CREATE FUNCTION scim.normalize_domain(domain text) RETURNS text
+	AS 'MODULE_PATHNAME', 'scim_normalize_domain'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION scim.normalize_domain(text) IS
+	'A domain as scim.approve_domain stores it (lower case, white space and a leading @ removed); error if invalid';
+
+CREATE FUNCTION scim.domain_approved(email text, workspace text DEFAULT 'default') RETURNS boolean
+	AS 'MODULE_PATHNAME', 'scim_domain_approved'
+	LANGUAGE C STABLE PARALLEL SAFE SECURITY DEFINER
+	SET search_path = pg_catalog, scim, pg_temp;
+COMMENT ON FUNCTION scim.domain_approved(text, text) IS
+	'Whether the e-mail address is on an approved domain of the workspace (NULL or malformed: false)';
+
+CREATE FUNCTION scim._generate_token() RETURNS text
+	AS 'MODULE_PATHNAME', 'scim_generate_token'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION scim._generate_token() IS
+	'Internal: a new token with a 256-bit secret from pg_strong_random (use scim.create_token)';
+
+CREATE FUNCTION scim._token_hash(token text) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'scim_token_hash'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION scim._token_hash(text) IS 'Internal: SHA-256 of a token';
+
+CREATE FUNCTION scim.authenticate(token text) RETURNS text
+	AS 'MODULE_PATHNAME', 'scim_authenticate'
+	LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, scim, pg_temp;
+COMMENT ON FUNCTION scim.authenticate(text) IS
+	'Workspace of a valid unrevoked token (bare or "Bearer ..."), else NULL; records last_used_at';
+
+REVOKE ALL ON FUNCTION scim._generate_token(), scim._token_hash(text), scim.authenticate(text) FROM PUBLIC;
+
+-- The System Log writer.  Callers run the attempt in a subtransaction, roll
+-- it back when refused, and log in the outer transaction: the row survives
+-- the rollback of the attempt.
+CREATE FUNCTION scim.log_attempt(source text, method text, path text, resource_id uuid,
+								 user_name text, status integer, scim_type text, detail text,
+								 workspace text DEFAULT 'default')
+	RETURNS bigint
+	LANGUAGE sql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, scim, pg_temp
+AS $$
+	INSERT INTO scim.provisioning_log (workspace, source, method, path, resource_id, user_name, status, scim_type, detail)
+	VALUES ($9, $1, $2, $3, $4, $5, $6, $7, left($8, 2000))
+	RETURNING id;
+$$;
+COMMENT ON FUNCTION scim.log_attempt(text, text, text, uuid, text, integer, text, text, text) IS
+	'Append one provisioning attempt to the System Log (scim.provisioning_log)';
+REVOKE ALL ON FUNCTION scim.log_attempt(text, text, text, uuid, text, integer, text, text, text) FROM PUBLIC;

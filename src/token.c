@@ -1,0 +1,255 @@
+/*-------------------------------------------------------------------------
+ *
+ * token.c
+ *		SCIM bearer tokens: minting, hashing, and checking.
+ *
+ * A token is "scim_<id>_<secret>": <id> is 12 random bytes in hex (the
+ * public lookup key, stored as scim.tokens.token_id) and <secret> 32 random
+ * bytes (256 bits) from pg_strong_random in unpadded base64url.  Only the
+ * SHA-256 of the whole token is stored.  Authentication looks the row up by
+ * id and compares hashes in constant time, so response timing says nothing
+ * about the secret.  The plaintext is never stored, logged or put into an
+ * error message.
+ *
+ * src/token.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+
+#include "scim_provision.h"
+
+PG_FUNCTION_INFO_V1(scim_generate_token);
+PG_FUNCTION_INFO_V1(scim_token_hash);
+PG_FUNCTION_INFO_V1(scim_authenticate);
+
+#define TOKEN_PREFIX		"scim_"
+#define TOKEN_ID_BYTES		12
+#define TOKEN_SECRET_BYTES	32
+#define TOKEN_ID_HEX		(TOKEN_ID_BYTES * 2)
+#define TOKEN_SECRET_B64	43		/* ceil(32 * 4 / 3), unpadded */
+#define TOKEN_LEN			(sizeof(TOKEN_PREFIX) - 1 + TOKEN_ID_HEX + 1 + TOKEN_SECRET_B64)
+
+static const char b64url[] =
+"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static void
+sha256_bytes(const char *data, size_t len, uint8 *out)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (ctx == NULL ||
+		pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
+		pg_cryptohash_final(ctx, out, PG_SHA256_DIGEST_LENGTH) < 0)
+	{
+		const char *err = ctx ? pg_cryptohash_error(ctx) : "out of memory";
+
+		pg_cryptohash_free(ctx);
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute SHA-256 hash: %s", err)));
+	}
+	pg_cryptohash_free(ctx);
+}
+
+/*
+ * scim._generate_token() RETURNS text: a fresh token (plaintext).  Called
+ * only by scim.create_token, which stores its hash and hands it out once.
+ */
+Datum
+scim_generate_token(PG_FUNCTION_ARGS)
+{
+	uint8		id[TOKEN_ID_BYTES];
+	uint8		secret[TOKEN_SECRET_BYTES + 1];
+	char		buf[TOKEN_LEN + 1];
+	char	   *p = buf;
+	int			bits = 0;
+	uint32		acc = 0;
+	text	   *result;
+
+	if (!pg_strong_random(id, sizeof(id)) ||
+		!pg_strong_random(secret, TOKEN_SECRET_BYTES))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random token")));
+
+	memcpy(p, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1);
+	p += sizeof(TOKEN_PREFIX) - 1;
+	for (int i = 0; i < TOKEN_ID_BYTES; i++)
+	{
+		*p++ = "0123456789abcdef"[id[i] >> 4];
+		*p++ = "0123456789abcdef"[id[i] & 0xf];
+	}
+	*p++ = '_';
+	for (int i = 0; i < TOKEN_SECRET_BYTES; i++)
+	{
+		acc = (acc << 8) | secret[i];
+		bits += 8;
+		while (bits >= 6)
+		{
+			bits -= 6;
+			*p++ = b64url[(acc >> bits) & 0x3f];
+		}
+	}
+	if (bits > 0)
+		*p++ = b64url[(acc << (6 - bits)) & 0x3f];
+	*p = '\0';
+	Assert(p - buf == TOKEN_LEN);
+
+	result = cstring_to_text_with_len(buf, p - buf);
+	explicit_bzero(buf, sizeof(buf));
+	explicit_bzero(secret, sizeof(secret));
+	PG_RETURN_TEXT_P(result);
+}
+
+/*
+ * scim._token_hash(token text) RETURNS bytea: SHA-256 of the token.
+ */
+Datum
+scim_token_hash(PG_FUNCTION_ARGS)
+{
+	text	   *token = PG_GETARG_TEXT_PP(0);
+	bytea	   *result = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+
+	sha256_bytes(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), (uint8 *) VARDATA(result));
+	SET_VARSIZE(result, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	PG_RETURN_BYTEA_P(result);
+}
+
+/* Constant-time comparison of two equal-length byte strings. */
+static bool
+bytes_equal_ct(const uint8 *a, const uint8 *b, size_t len)
+{
+	volatile uint8 diff = 0;
+
+	for (size_t i = 0; i < len; i++)
+		diff |= a[i] ^ b[i];
+	return diff == 0;
+}
+
+/*
+ * Parse "scim_<24 hex>_<43 base64url>" (optionally behind "Bearer ");
+ * returns the token proper and sets *id_out to its id, or returns NULL.
+ */
+static const char *
+parse_token(const char *s, size_t len, size_t *token_len, char *id_out)
+{
+	if (len > 7 && pg_strncasecmp(s, "bearer ", 7) == 0)
+	{
+		s += 7;
+		len -= 7;
+		while (len > 0 && *s == ' ')
+			s++, len--;
+	}
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\r' || s[len - 1] == '\n'))
+		len--;
+	if (len != TOKEN_LEN || strncmp(s, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1) != 0)
+		return NULL;
+	for (int i = 0; i < TOKEN_ID_HEX; i++)
+	{
+		char		c = s[sizeof(TOKEN_PREFIX) - 1 + i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return NULL;
+		id_out[i] = c;
+	}
+	id_out[TOKEN_ID_HEX] = '\0';
+	*token_len = len;
+	return s;
+}
+
+/*
+ * scim.authenticate(token text) RETURNS text
+ *
+ * The workspace of a valid, unrevoked token (a bare token or an
+ * "Authorization: Bearer ..." value), or NULL.  Records last_used_at, at
+ * most once a minute per token so that concurrent requests do not queue on
+ * the token's row.
+ */
+Datum
+scim_authenticate(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr lookup_plan = NULL;
+	static SPIPlanPtr touch_plan = NULL;
+	text	   *arg;
+	const char *token;
+	size_t		token_len;
+	char		id[TOKEN_ID_HEX + 1];
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	Datum		values[1];
+	text	   *workspace = NULL;
+	int			ret;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	arg = PG_GETARG_TEXT_PP(0);
+	token = parse_token(VARDATA_ANY(arg), VARSIZE_ANY_EXHDR(arg), &token_len, id);
+	if (token == NULL)
+		PG_RETURN_NULL();
+	sha256_bytes(token, token_len, digest);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (lookup_plan == NULL)
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		SPIPlanPtr	p;
+
+		p = SPI_prepare("SELECT t.workspace, t.secret_hash FROM scim.tokens t"
+						" WHERE t.token_id OPERATOR(pg_catalog.=) $1 AND t.revoked_at IS NULL",
+						1, argtypes);
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		lookup_plan = p;
+
+		p = SPI_prepare("UPDATE scim.tokens t SET last_used_at = pg_catalog.now()"
+						" WHERE t.token_id OPERATOR(pg_catalog.=) $1"
+						" AND (t.last_used_at IS NULL"
+						"      OR t.last_used_at OPERATOR(pg_catalog.<) pg_catalog.now() OPERATOR(pg_catalog.-) interval '1 minute')",
+						1, argtypes);
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		touch_plan = p;
+	}
+
+	values[0] = CStringGetTextDatum(id);
+	ret = SPI_execute_plan(lookup_plan, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		ws = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		Datum		hash = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		bytea	   *stored = DatumGetByteaPP(hash);
+
+		if (VARSIZE_ANY_EXHDR(stored) == PG_SHA256_DIGEST_LENGTH &&
+			bytes_equal_ct((const uint8 *) VARDATA_ANY(stored), digest, PG_SHA256_DIGEST_LENGTH))
+			workspace = (text *) SPI_datumTransfer(ws, false, -1);
+	}
+
+	/* a read-only transaction (e.g. a GET through PostgREST) cannot record use */
+	if (workspace != NULL && !XactReadOnly)
+	{
+		ret = SPI_execute_plan(touch_plan, values, NULL, false, 0);
+		if (ret != SPI_OK_UPDATE)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	}
+	SPI_finish();
+
+	if (workspace == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(workspace);
+}
