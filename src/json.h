@@ -129,6 +129,12 @@ extern bool sj_object_remove(SjValue *object, const char *key, size_t keylen, bo
 /* Helpers. */
 extern bool sj_equal(const SjValue *a, const SjValue *b);	/* deep; numbers by value */
 extern bool sj_number_double(const SjValue *value, double *out);
+/* Exact decimal order of two numbers (-1, 0, 1 in *result; 1.0 == 1,
+ * 1e2 > 99.5); false if either is not a number with valid JSON text. */
+extern bool sj_number_cmp(const SjValue *a, const SjValue *b, int *result);
+/* Whether text is exactly one JSON number per RFC 8259 (no sign '+', no
+ * leading zeros, no NaN/Infinity). */
+extern bool sj_number_text_valid(const char *text, size_t len);
 extern bool sj_is_empty(const SjValue *value);	/* null, "", [] or {} */
 extern bool sj_strcaseeq(const char *a, size_t alen, const char *b, size_t blen);	/* ASCII ci */
 
