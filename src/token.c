@@ -215,7 +215,7 @@ scim_authenticate(PG_FUNCTION_ARGS)
 		p = SPI_prepare("UPDATE scim.tokens t SET last_used_at = pg_catalog.now()"
 						" WHERE t.token_id OPERATOR(pg_catalog.=) $1"
 						" AND (t.last_used_at IS NULL"
-						"      OR t.last_used_at OPERATOR(pg_catalog.<) pg_catalog.now() OPERATOR(pg_catalog.-) interval '1 minute')",
+						"      OR t.last_used_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '1 minute'))",
 						1, argtypes);
 		if (p == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));

@@ -2,6 +2,8 @@
 # tools/cluster.sh - throwaway PostgreSQL 15 clusters for the demo and tests.
 #
 #   tools/cluster.sh start DIR PORT [extra postgresql.conf lines...]
+#   tools/cluster.sh restart DIR   (after make install: backends fork from the
+#                                  postmaster, which preloaded the old library)
 #   tools/cluster.sh stop DIR
 #
 # The server runs as the postgres user (initdb refuses root), listens on a
@@ -35,6 +37,10 @@ start)
 		for line in "$@"; do echo "$line"; done
 	} >>"$dir/data/postgresql.conf"
 	as_postgres "$BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+	;;
+restart)
+	# needed after "make install": the preloaded library is the postmaster's copy
+	as_postgres "$BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -m fast restart >/dev/null
 	;;
 stop)
 	if [ -f "$dir/data/postmaster.pid" ]; then
