@@ -1197,7 +1197,6 @@ sj_object_set(ScimArena *arena, SjValue *object, const char *key, size_t keylen,
 			  SjValue *value, bool ci)
 {
 	SjMember   *m;
-	char	   *kcopy;
 
 	if (object == NULL || object->type != SJ_OBJECT || value == NULL)
 		return false;
@@ -1207,6 +1206,18 @@ sj_object_set(ScimArena *arena, SjValue *object, const char *key, size_t keylen,
 		m->value = value;
 		return true;
 	}
+	return sj_object_append(arena, object, key, keylen, value);
+}
+
+bool
+sj_object_append(ScimArena *arena, SjValue *object, const char *key, size_t keylen,
+				 SjValue *value)
+{
+	SjMember   *m;
+	char	   *kcopy;
+
+	if (object == NULL || object->type != SJ_OBJECT || value == NULL)
+		return false;
 	if (object->u.obj.count == object->u.obj.cap)
 	{
 		size_t		ncap = object->u.obj.cap ? object->u.obj.cap * 2 : 4;

@@ -125,6 +125,10 @@ extern SjMember *sj_object_member(const SjValue *object, const char *key, size_t
 extern bool sj_object_set(ScimArena *arena, SjValue *object, const char *key, size_t keylen,
 						  SjValue *value, bool ci);
 extern bool sj_object_remove(SjValue *object, const char *key, size_t keylen, bool ci);
+/* Append a member (key copied) without looking for an existing one: for
+ * callers whose keys are known to be unique, e.g. when converting jsonb. */
+extern bool sj_object_append(ScimArena *arena, SjValue *object, const char *key, size_t keylen,
+							 SjValue *value);
 
 /* Helpers. */
 extern bool sj_equal(const SjValue *a, const SjValue *b);	/* deep; numbers by value */

@@ -649,6 +649,18 @@ test_dom(void)
 	ok(!sj_object_remove(o, "title", 5, true), "object_remove of a missing key returns false", NULL);
 	ok(sj_object_remove(o, "name", 4, false) && o->u.obj.count == 2 &&
 	   strcmp(ser(o), "{\"userName\":\"c\",\"Name\":1}") == 0, "object_remove exact keeps the other variant and order", NULL);
+	{
+		SjValue    *ap = sj_new_object(&arena);
+		char		key[] = "k";
+		int			good = 1;
+
+		for (int i = 0; i < 10 && good; i++)
+			good = sj_object_append(&arena, ap, key, 1, sj_new_number(&arena, "1", 1));
+		key[0] = 'z';
+		ok(good && ap->u.obj.count == 10 && strcmp(ap->u.obj.members[9].key, "k") == 0,
+		   "object_append appends without searching and copies the key", NULL);
+		ok(!sj_object_append(&arena, ap, "x", 1, NULL), "object_append refuses a NULL value", NULL);
+	}
 	ok(!sj_object_set(&arena, o, "x", 1, NULL, false) &&
 	   !sj_object_set(&arena, parse("[]", 2, NULL), "x", 1, sj_new_null(&arena), false),
 	   "object_set refuses a NULL value and non-objects", NULL);
@@ -779,6 +791,21 @@ test_big(void)
 			good = sj_array_append(&arena, a, sj_new_null(&arena));
 		t1 = now_seconds();
 		ok(good && a->u.arr.count == n && t1 - t0 < 1.0, "100k sj_array_append calls in amortized time", NULL);
+	}
+	{
+		SjValue    *o = sj_new_object(&arena);
+		int			good = 1;
+		char		key[32];
+
+		t0 = now_seconds();
+		for (size_t i = 0; i < n && good; i++)
+		{
+			int			kl = snprintf(key, sizeof(key), "k%zu", i);
+
+			good = sj_object_append(&arena, o, key, kl, sj_new_null(&arena));
+		}
+		t1 = now_seconds();
+		ok(good && o->u.obj.count == n && t1 - t0 < 1.0, "100k sj_object_append calls in amortized time", NULL);
 	}
 
 	/* one string of 100k escapes and one of 1 MB of plain text */
