@@ -36,14 +36,13 @@ cleanup() {
 trap cleanup EXIT
 
 count_tap() {
-	# count_tap NAME FILE: add the ok / not ok lines of a TAP stream
-	local name=$1 file=$2 ok notok
-	ok=$(grep -cE '^ok [0-9]+' "$file" || true)
-	notok=$(grep -cE '^not ok [0-9]+' "$file" || true)
+	# count_tap NAME FILE: add the ok / not ok lines of a TAP stream; sets ok, notok
+	local name=$1 file=$2
+	ok=$(grep -cE '^ *ok [0-9]+' "$file" || true)
+	notok=$(grep -cE '^ *not ok [0-9]+' "$file" || true)
 	passed=$((passed + ok))
 	failed=$((failed + notok))
 	if [ "$notok" -gt 0 ]; then failures+=("$name: $notok failed assertions"); fi
-	echo "$ok $notok"
 }
 
 section() { printf '\n=== %s ===\n' "$1"; }
@@ -64,7 +63,7 @@ for t in test/unit/*_test.c; do
 	fi
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 "$exe" >"$WORK/$name.tap" 2>&1
 	rc=$?
-	read -r ok notok < <(count_tap "$name" "$WORK/$name.tap")
+	count_tap "$name" "$WORK/$name.tap"
 	if [ "$rc" -ne 0 ] && [ "$notok" -eq 0 ]; then
 		tail -20 "$WORK/$name.tap"
 		failed=$((failed + 1)); failures+=("$name: exit status $rc")
@@ -96,7 +95,7 @@ if [ -n "$tests" ]; then
 	for t in $tests; do
 		status=$(grep -E "^(test |     |ok |not ok )?.*\b$t\b +\.\.\. " "$WORK/regress.out" | head -1)
 		if [ -f "results/$t.out" ] && grep -qE '^(not )?ok [0-9]+' "results/$t.out"; then
-			read -r ok notok < <(count_tap "$t" "results/$t.out")
+			count_tap "$t" "results/$t.out"
 			if echo "$status" | grep -qE 'FAILED|failed' && [ "$notok" -eq 0 ]; then
 				failed=$((failed + 1)); failures+=("$t: output differs from expected/$t.out")
 			fi
@@ -147,7 +146,7 @@ if [ -x tools/run-tap.sh ] && ls test/t/*.pl >/dev/null 2>&1; then
 	tools/run-tap.sh 2>&1 | tee "$WORK/tap.out"
 	tap_rc=${PIPESTATUS[0]}
 	# prove -v prints every assertion; count them
-	read -r ok notok < <(count_tap "tap" "$WORK/tap.out")
+	count_tap "tap" "$WORK/tap.out"
 	if [ "$tap_rc" -ne 0 ] && [ "$notok" -eq 0 ]; then
 		failed=$((failed + 1)); failures+=("TAP suite exited $tap_rc")
 	fi
