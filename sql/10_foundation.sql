@@ -7,7 +7,7 @@
 \set ON_ERROR_ROLLBACK 1
 \set ON_ERROR_STOP true
 BEGIN;
-SELECT plan(82);
+SELECT plan(86);
 
 -- ---- e-mail domain parsing ------------------------------------------------
 SELECT is(scim.email_domain('John@Example.COM'), 'example.com', 'domain is lower-cased');
@@ -139,6 +139,17 @@ SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_namespace n ON n.oid = p.
 	'every SECURITY DEFINER function pins search_path');
 SELECT ok(NOT has_schema_privilege('scim_client', 'scim', 'USAGE'), 'scim_client cannot use schema scim');
 SELECT ok(NOT has_schema_privilege('public', 'scim', 'USAGE'), 'PUBLIC cannot use schema scim');
+SELECT ok(has_table_privilege('scim_reader', 'scim.users', 'SELECT') AND NOT has_table_privilege('scim_reader', 'scim.users', 'INSERT'),
+	'scim_reader reads users and cannot write them');
+SELECT ok(NOT has_column_privilege('scim_admin', 'scim.tokens', 'secret_hash', 'SELECT') AND NOT has_table_privilege('scim_reader', 'scim.tokens', 'SELECT'),
+	'nobody but the owner reads token hashes');
+SELECT ok(NOT has_function_privilege('scim_client', 'scim.create_token(text, text)', 'EXECUTE')
+	AND NOT has_function_privilege('scim_reader', 'scim.approve_domain(text, text, boolean)', 'EXECUTE'),
+	'administration is for scim_admin only');
+SELECT set_eq($$SELECT c::regclass::text FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'scim_provision'
+	AND c::regclass::text IN ('scim.workspaces', 'scim.approved_domains', 'scim.tokens', 'scim.users', 'scim.provisioning_log', 'scim.provisioning_log_id_seq')$$,
+	ARRAY['scim.workspaces', 'scim.approved_domains', 'scim.tokens', 'scim.users', 'scim.provisioning_log', 'scim.provisioning_log_id_seq'],
+	'configuration and data tables are registered with pg_extension_config_dump');
 
 SELECT * FROM finish();
 ROLLBACK;
