@@ -40,5 +40,6 @@ const ScimAllocator scim_palloc_allocator = {palloc_alloc, palloc_release, NULL}
 void
 _PG_init(void)
 {
+	scim_api_init_gucs();
 	MarkGUCPrefixReserved("scim_provision");
 }
