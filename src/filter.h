@@ -26,6 +26,7 @@
 
 #include "arena.h"
 #include "json.h"
+#include "registry.h"
 
 typedef enum ScimFilterOp
 {
@@ -145,5 +146,97 @@ extern int	scim_filter_match(const ScimFilterNode *node, const SjValue *resource
 extern int	scim_filter_match_element(const ScimFilterNode *node, const SjValue *element,
 									  const char *resource_type, const char *parent_attr,
 									  ScimFilterError *err);
+
+/* ---------------------------------------------------------------------
+ * Additions (filter engine internals shared by filter_match.c and
+ * filter_sql.c, and helpers for other parts).
+ * ---------------------------------------------------------------------
+ */
+/* An xsd:dateTime (RFC 7643 section 2.3.5) as an instant. */
+typedef struct ScimDateTime
+{
+	long long	seconds;		/* since 1970-01-01T00:00:00Z */
+	int			nanos;			/* 0 .. 999999999 */
+} ScimDateTime;
+
+/*
+ * Parse YYYY-MM-DDThh:mm:ss[.fraction][Z|(+|-)hh:mm]; without a zone the
+ * time is taken as UTC.  Years 0001..9999; false when malformed.
+ */
+extern bool scim_datetime_parse(const char *s, size_t len, ScimDateTime *out);
+extern int	scim_datetime_cmp(const ScimDateTime *a, const ScimDateTime *b);
+
+/* The comparison value of a filter node after type checking. */
+typedef enum ScimFilterValueKind
+{
+	SFV_NONE,					/* pr */
+	SFV_NULL,					/* eq null / ne null: absence / presence */
+	SFV_STRING,					/* str/len (numbers compared to strings: their text) */
+	SFV_BOOL,
+	SFV_NUMBER,
+	SFV_DATETIME
+} ScimFilterValueKind;
+
+/*
+ * How one comparison resolves against the registry: the attribute, its
+ * type and caseExact, and the normalised comparison value.  The matcher and
+ * the SQL generator both go through scim_filter_resolve, so they accept and
+ * refuse exactly the same filters.
+ */
+typedef struct ScimFilterTarget
+{
+	bool		known;			/* false: the registry does not know it (RFC
+								 * 7643 defaults: string, caseExact false) */
+	ScimAttrRef ref;			/* when known */
+	const ScimAttrDef *def;		/* the attribute actually compared: ref.sub,
+								 * ref.attr, or the implicit "value" */
+	const char *implicit_sub;	/* "value" when "emails eq x" means
+								 * "emails.value eq x", else NULL */
+	bool		never;			/* returned:never (password): never matches */
+	ScimAttrType type;
+	bool		case_exact;
+	ScimFilterValueKind kind;
+	const char *str;			/* SFV_STRING */
+	size_t		len;
+	bool		boolean;		/* SFV_BOOL */
+	const SjValue *number;		/* SFV_NUMBER */
+	ScimDateTime datetime;		/* SFV_DATETIME */
+} ScimFilterTarget;
+
+/*
+ * Resolve node (an SF_COMPARE) for resource_type ("User", "Group" or NULL).
+ * parent is the valuePath's attribute when node sits inside a value filter,
+ * else NULL.  Returns 0, or -1 with err filled in for a comparison the
+ * attribute's type does not allow (invalidFilter).
+ */
+extern int	scim_filter_resolve(const char *resource_type, const ScimAttrPath *parent,
+								const ScimFilterNode *node, ScimFilterTarget *out,
+								ScimFilterError *err);
+
+/* Check a whole tree once (every comparison resolved); 0 or -1 (err). */
+extern int	scim_filter_validate(const ScimFilterNode *node, const char *resource_type,
+								 ScimFilterError *err);
+
+/* "User"/"Group" from meta.resourceType or the core schema URN in schemas, else NULL. */
+extern const char *scim_filter_resource_type_of(const SjValue *resource);
+
+/* ASCII and common Unicode simple lower-case comparison of UTF-8 text. */
+extern int	scim_text_casecmp(const char *a, size_t alen, const char *b, size_t blen);
+
+/*
+ * Backend only (filter_sql.c; not linked into the pure cores).  They report
+ * errors with ereport (SQLSTATE 22023, "invalidFilter: ..." or
+ * "invalidPath: ...") and return palloc'd text.
+ *
+ * scim_filter_sql_predicate: the SQL predicate for a filter over
+ * "scim.users u", e.g. for
+ *	 SELECT ... FROM scim.users u WHERE u.workspace = $1 AND (<predicate>)
+ * scim_sort_expression_sql: the ORDER BY expression for a sortBy attribute.
+ * scim_filter_limits_from_gucs: the limits set by scim_provision.filter_max_length
+ * and scim_provision.filter_max_depth.
+ */
+extern char *scim_filter_sql_predicate(const char *filter, size_t len, const char *resource_type);
+extern char *scim_sort_expression_sql(const char *attr_path, size_t len, const char *resource_type);
+extern void scim_filter_limits_from_gucs(ScimFilterLimits *limits);
 
 #endif							/* SCIM_FILTER_H */

@@ -41,5 +41,6 @@ void
 _PG_init(void)
 {
 	scim_api_init_gucs();
+	scim_filter_init_gucs();
 	MarkGUCPrefixReserved("scim_provision");
 }

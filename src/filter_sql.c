@@ -1,0 +1,1328 @@
+/*-------------------------------------------------------------------------
+ *
+ * filter_sql.c
+ *		SCIM filters in the backend: SQL pushdown over scim.users, the SQL
+ *		functions of the filter engine, sortBy, /Schemas, and the GUCs.
+ *
+ * scim.filter_sql(filter, resource_type) turns a filter into a predicate
+ * over the columns and indexes of scim.users, written against the table
+ * alias "u":
+ *
+ *	 SELECT ... FROM scim.users u WHERE u.workspace = $1 AND (<predicate>)
+ *
+ * Every attribute resolves through the registry (registry.c); an unknown
+ * attribute is invalidFilter, a returned:never one (password) is "false".
+ * Values reach SQL only through quote_literal (E'' when they hold
+ * backslashes), never spliced; LIKE patterns escape \ % _ themselves.
+ *
+ * Case-insensitive attributes compare through lower() on both sides, which
+ * is what the indexes are built on (src/sql/30_filter.sql):
+ *	- columns: lower(u.user_name) = lower('...') uses the unique index on
+ *	  (workspace, lower(user_name)); co/sw/ew use LIKE over a pg_trgm GIN
+ *	  index on lower(user_name).
+ *	- attributes jsonb (emails, phoneNumbers, extensions, ...): equality is
+ *	  containment over a GIN jsonb_path_ops index on
+ *	  lower(attributes::text)::jsonb, e.g. emails[type eq "work" and value
+ *	  eq "a@b"] is
+ *		lower(u.attributes::text)::jsonb @> lower('{"emails":[{"type":"work","value":"a@b"}]}')::jsonb
+ *	  which requires one element to hold both pairs, exactly the valuePath
+ *	  semantics.  Lower-casing the JSON text lower-cases keys (attribute
+ *	  names are case-insensitive too) and string values, and leaves JSON
+ *	  syntax, numbers, booleans and escapes valid.  A caseExact attribute
+ *	  adds the same containment without lower() as a recheck.
+ * Why lower() and not citext or a nondeterministic collation: citext is
+ * another extension to require, and PostgreSQL 15 refuses LIKE under
+ * nondeterministic collations, which co/sw/ew need; lower() indexes serve
+ * =, LIKE (through pg_trgm) and jsonb containment alike, and doc/CONTRACTS.md
+ * already keys userName uniqueness on lower(user_name).
+ *
+ * Other operators on jsonb attributes become EXISTS over the elements
+ * (jsonb_path_query(..., 'lax $[*]')).  Every leaf predicate yields false,
+ * never NULL, under "not": not (X) is NOT coalesce((X), false), so an absent
+ * attribute behaves exactly as in the matcher (filter_match.c).
+ *
+ * src/filter_sql.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+
+#include "scim_provision.h"
+#include "filter.h"
+#include "json_bridge.h"
+#include "registry.h"
+
+PG_FUNCTION_INFO_V1(scim_parse_filter);
+PG_FUNCTION_INFO_V1(scim_filter_match_sql);
+PG_FUNCTION_INFO_V1(scim_filter_sql);
+PG_FUNCTION_INFO_V1(scim_sort_expression);
+PG_FUNCTION_INFO_V1(scim_schema_definitions);
+PG_FUNCTION_INFO_V1(scim_resource_type_definitions);
+PG_FUNCTION_INFO_V1(scim_jsonb_present);
+
+static int	filter_max_length = SCIM_FILTER_DEFAULT_MAX_LENGTH;
+static int	filter_max_depth = SCIM_FILTER_DEFAULT_MAX_DEPTH;
+
+/* The index expression of users_attributes_ci_idx (30_filter.sql). */
+#define CI_DOC		"lower(u.attributes::text)::jsonb"
+
+void
+scim_filter_init_gucs(void)
+{
+	DefineCustomIntVariable("scim_provision.filter_max_length",
+							"Longest SCIM filter accepted, in bytes.",
+							"Longer filters are refused with invalidFilter.",
+							&filter_max_length,
+							SCIM_FILTER_DEFAULT_MAX_LENGTH, 64, 1024 * 1024,
+							PGC_USERSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("scim_provision.filter_max_depth",
+							"Deepest nesting of parentheses, not and value filters in a SCIM filter.",
+							"Deeper filters are refused with invalidFilter.",
+							&filter_max_depth,
+							SCIM_FILTER_DEFAULT_MAX_DEPTH, 1, 1000,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+}
+
+void
+scim_filter_limits_from_gucs(ScimFilterLimits *limits)
+{
+	limits->max_length = (size_t) filter_max_length;
+	limits->max_depth = filter_max_depth;
+}
+
+/* ---------------------------------------------------------------------
+ * Errors and text helpers
+ * ---------------------------------------------------------------------
+ */
+static void
+report(const char *scim_type, const ScimFilterError *err)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s: %s", scim_type, err->message)));
+}
+
+static void pg_attribute_printf(3, 4) pg_attribute_noreturn()
+invalid(const char *scim_type, int position, const char *fmt,...)
+{
+	ScimFilterError err;
+	va_list		ap;
+
+	err.position = position;
+	va_start(ap, fmt);
+	vsnprintf(err.message, sizeof(err.message), fmt, ap);
+	va_end(ap);
+	report(scim_type, &err);
+	pg_unreachable();
+}
+
+/* Filter text in UTF-8, whatever the server encoding. */
+static const char *
+to_utf8(const char *s, size_t *len)
+{
+	char	   *conv = pg_server_to_any(s, (int) *len, PG_UTF8);
+
+	if (conv != s)
+		*len = strlen(conv);
+	return conv;
+}
+
+/* Append a UTF-8 string as an SQL literal (quote_literal semantics). */
+static void
+append_literal(StringInfo buf, const char *s, size_t len)
+{
+	char	   *nul = pnstrdup(s, len);
+	char	   *server = pg_any_to_server(nul, (int) len, PG_UTF8);
+
+	appendStringInfoString(buf, quote_literal_cstr(server));
+}
+
+static void
+append_literal_str(StringInfo buf, const char *s)
+{
+	append_literal(buf, s, strlen(s));
+}
+
+/* Append s as a JSON string (RFC 8259 escapes) to a JSON text under construction. */
+static void
+append_json_string(StringInfo buf, const char *s, size_t len)
+{
+	appendStringInfoChar(buf, '"');
+	for (size_t i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if (c == '"' || c == '\\')
+		{
+			appendStringInfoChar(buf, '\\');
+			appendStringInfoChar(buf, (char) c);
+		}
+		else if (c < 0x20)
+			appendStringInfo(buf, "\\u%04x", c);
+		else
+			appendStringInfoChar(buf, (char) c);
+	}
+	appendStringInfoChar(buf, '"');
+}
+
+/* A LIKE pattern literal: \ % _ escaped, then the wildcards for op. */
+static void
+append_like_pattern(StringInfo buf, ScimFilterOp op, const char *s, size_t len)
+{
+	StringInfoData pat;
+
+	initStringInfo(&pat);
+	if (op == SF_CO || op == SF_EW)
+		appendStringInfoChar(&pat, '%');
+	for (size_t i = 0; i < len; i++)
+	{
+		if (s[i] == '\\' || s[i] == '%' || s[i] == '_')
+			appendStringInfoChar(&pat, '\\');
+		appendStringInfoChar(&pat, s[i]);
+	}
+	if (op == SF_CO || op == SF_SW)
+		appendStringInfoChar(&pat, '%');
+	append_literal(buf, pat.data, pat.len);
+}
+
+static const char *
+sql_operator(ScimFilterOp op)
+{
+	switch (op)
+	{
+		case SF_EQ:
+			return "=";
+		case SF_NE:
+			return "<>";
+		case SF_GT:
+			return ">";
+		case SF_GE:
+			return ">=";
+		case SF_LT:
+			return "<";
+		case SF_LE:
+			return "<=";
+		default:
+			return "=";
+	}
+}
+
+/* Days since 1970-01-01 -> civil date (inverse of filter_match.c's). */
+static void
+civil_from_days(long long z, int *y, int *m, int *d)
+{
+	long long	era,
+				doe,
+				yoe,
+				doy,
+				mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = (int) (doy - (153 * mp + 2) / 5 + 1);
+	*m = (int) (mp < 10 ? mp + 3 : mp - 9);
+	*y = (int) (yoe + era * 400 + (*m <= 2 ? 1 : 0));
+}
+
+/* A timestamptz literal (UTC, microseconds) for an instant. */
+static void
+append_timestamptz(StringInfo buf, const ScimDateTime *dt)
+{
+	long long	days = dt->seconds >= 0 ? dt->seconds / 86400 : -((-dt->seconds + 86399) / 86400);
+	long long	secs = dt->seconds - days * 86400;
+	int			y,
+				m,
+				d;
+
+	civil_from_days(days, &y, &m, &d);
+	appendStringInfo(buf, "'%04d-%02d-%02d %02d:%02d:%02d.%06d+00'::timestamptz",
+					 y, m, d, (int) (secs / 3600), (int) (secs / 60 % 60), (int) (secs % 60),
+					 dt->nanos / 1000);
+}
+
+/* ---------------------------------------------------------------------
+ * Where a comparison reads its value
+ * ---------------------------------------------------------------------
+ */
+typedef enum LocKind
+{
+	LOC_TEXT,					/* a text expression (column, constant, ->>) */
+	LOC_BOOL,					/* a boolean column */
+	LOC_TSTZ,					/* a timestamptz column */
+	LOC_UUID,					/* u.id */
+	LOC_JSONB					/* a jsonb value inside attributes or an element */
+} LocKind;
+
+typedef struct Loc
+{
+	LocKind		kind;
+	StringInfoData expr;		/* text / bool / timestamptz / uuid expression */
+	StringInfoData jexpr;		/* LOC_JSONB: jsonb-valued expression */
+} Loc;
+
+typedef struct SqlGen
+{
+	StringInfo	buf;
+	const char *rt;				/* canonical resource type name */
+	int			aliases;		/* element aliases e1, e2, ... */
+} SqlGen;
+
+static void emit_node(SqlGen *g, const ScimFilterNode *node, const ScimAttrPath *parent,
+					  const char *elem);
+
+/* Append the jsonb path of an attribute inside u.attributes: ->'urn'->'name' */
+static void
+append_jsonb_path(StringInfo buf, const ScimAttrRef *ref)
+{
+	appendStringInfoString(buf, "u.attributes");
+	if (ref->schema->is_extension)
+	{
+		appendStringInfoString(buf, "->");
+		append_literal_str(buf, ref->schema->id);
+	}
+	appendStringInfoString(buf, "->");
+	append_literal_str(buf, ref->attr->name);
+}
+
+/* {"urn":{"attr":[{"sub":VALUE}]}} prefix/suffix for containment documents */
+static void
+containment_open(StringInfo doc, const ScimAttrRef *ref)
+{
+	appendStringInfoChar(doc, '{');
+	if (ref->schema->is_extension)
+	{
+		append_json_string(doc, ref->schema->id, strlen(ref->schema->id));
+		appendStringInfoString(doc, ":{");
+	}
+	append_json_string(doc, ref->attr->name, strlen(ref->attr->name));
+	appendStringInfoChar(doc, ':');
+	if (ref->attr->multi_valued)
+		appendStringInfoChar(doc, '[');
+}
+
+static void
+containment_close(StringInfo doc, const ScimAttrRef *ref)
+{
+	if (ref->attr->multi_valued)
+		appendStringInfoChar(doc, ']');
+	appendStringInfoChar(doc, '}');
+	if (ref->schema->is_extension)
+		appendStringInfoChar(doc, '}');
+}
+
+/* The JSON value of an eq comparison (string or boolean). */
+static void
+append_json_value(StringInfo doc, const ScimFilterTarget *t)
+{
+	if (t->kind == SFV_BOOL)
+		appendStringInfoString(doc, t->boolean ? "true" : "false");
+	else
+		append_json_string(doc, t->str, t->len);
+}
+
+/* Emit (CI_DOC @> lower(doc)) [AND u.attributes @> doc] for a containment document. */
+static void
+emit_containment(SqlGen *g, const char *doc, bool case_exact)
+{
+	StringInfo	buf = g->buf;
+
+	appendStringInfoString(buf, "(" CI_DOC " @> lower(");
+	append_literal_str(buf, doc);
+	appendStringInfoString(buf, ")::jsonb");
+	if (case_exact)
+	{
+		appendStringInfoString(buf, " AND u.attributes @> ");
+		append_literal_str(buf, doc);
+		appendStringInfoString(buf, "::jsonb");
+	}
+	appendStringInfoChar(buf, ')');
+}
+
+/* pr over a location */
+static void
+emit_present(SqlGen *g, const Loc *loc)
+{
+	StringInfo	buf = g->buf;
+
+	switch (loc->kind)
+	{
+		case LOC_TEXT:
+			appendStringInfo(buf, "(%s IS NOT NULL AND %s <> '')", loc->expr.data, loc->expr.data);
+			break;
+		case LOC_JSONB:
+			appendStringInfo(buf, "scim.jsonb_present(%s)", loc->jexpr.data);
+			break;
+		default:
+			appendStringInfo(buf, "(%s IS NOT NULL)", loc->expr.data);
+			break;
+	}
+}
+
+/* Whether a string is the lower-case textual form of a UUID (as u.id renders). */
+static bool
+is_canonical_uuid(const char *s, size_t len)
+{
+	if (len != 36)
+		return false;
+	for (size_t i = 0; i < len; i++)
+	{
+		char		c = s[i];
+
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+		{
+			if (c != '-')
+				return false;
+		}
+		else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+/* A comparison (not pr, not null) over a location. */
+static void
+emit_compare_loc(SqlGen *g, const Loc *loc, const ScimFilterTarget *t, ScimFilterOp op,
+				 int position, const char *name)
+{
+	StringInfo	buf = g->buf;
+
+	switch (t->kind)
+	{
+		case SFV_BOOL:
+			if (loc->kind == LOC_BOOL)
+				appendStringInfo(buf, "(%s %s %s)", loc->expr.data, sql_operator(op),
+								 t->boolean ? "true" : "false");
+			else if (loc->kind == LOC_JSONB)
+				appendStringInfo(buf, "(%s %s '%s'::jsonb)", loc->jexpr.data, sql_operator(op),
+								 t->boolean ? "true" : "false");
+			else
+				appendStringInfo(buf, "(lower(%s) %s '%s')", loc->expr.data, sql_operator(op),
+								 t->boolean ? "true" : "false");
+			return;
+
+		case SFV_DATETIME:
+			if (loc->kind != LOC_TSTZ)
+				invalid("invalidFilter", position, "comparing the dateTime attribute \"%s\" is "
+						"not supported at position %d", name, position);
+			{
+				ScimFilterOp eff = op;
+				ScimDateTime dt = t->datetime;
+
+				/* the column holds microseconds; a finer value shifts the bound */
+				if (dt.nanos % 1000 != 0)
+				{
+					if (op == SF_EQ)
+					{
+						appendStringInfoString(buf, "false");
+						return;
+					}
+					if (op == SF_NE)
+					{
+						appendStringInfo(buf, "(%s IS NOT NULL)", loc->expr.data);
+						return;
+					}
+					if (op == SF_GE)
+						eff = SF_GT;
+					else if (op == SF_LT)
+						eff = SF_LE;
+				}
+				dt.nanos -= dt.nanos % 1000;
+				appendStringInfo(buf, "(%s %s ", loc->expr.data, sql_operator(eff));
+				append_timestamptz(buf, &dt);
+				appendStringInfoChar(buf, ')');
+			}
+			return;
+
+		case SFV_NUMBER:
+			invalid("invalidFilter", position, "comparing \"%s\" with a number is not supported "
+					"at position %d", name, position);
+			return;
+
+		case SFV_STRING:
+			break;
+
+		default:
+			return;
+	}
+
+	/* strings */
+	if (loc->kind == LOC_UUID)
+	{
+		if (op == SF_EQ || op == SF_NE)
+		{
+			if (is_canonical_uuid(t->str, t->len))
+			{
+				appendStringInfo(buf, "(%s %s ", loc->expr.data, sql_operator(op));
+				append_literal(buf, t->str, t->len);
+				appendStringInfoString(buf, "::uuid)");
+			}
+			else
+				appendStringInfoString(buf, op == SF_EQ ? "false" : "true");
+			return;
+		}
+		/* other operators compare the text form */
+	}
+	if (loc->kind != LOC_TEXT && loc->kind != LOC_JSONB && loc->kind != LOC_UUID)
+		invalid("invalidFilter", position, "comparing \"%s\" with a string is not supported "
+				"at position %d", name, position);
+
+	{
+		const char *expr = loc->expr.data;
+		bool		ci = !t->case_exact;
+		StringInfoData lhs;
+
+		initStringInfo(&lhs);
+		if (loc->kind == LOC_UUID)
+			appendStringInfo(&lhs, "%s::text", expr);
+		else
+			appendStringInfoString(&lhs, expr);
+
+		if (op == SF_CO || op == SF_SW || op == SF_EW)
+		{
+			if (ci)
+				appendStringInfo(buf, "(lower(%s) LIKE lower(", lhs.data);
+			else
+				appendStringInfo(buf, "(%s LIKE (", lhs.data);
+			append_like_pattern(buf, op, t->str, t->len);
+			appendStringInfoString(buf, ") ESCAPE E'\\\\')");
+			return;
+		}
+		if (op == SF_EQ || op == SF_NE)
+		{
+			if (ci)
+				appendStringInfo(buf, "(lower(%s) %s lower(", lhs.data, sql_operator(op));
+			else
+				appendStringInfo(buf, "(%s %s (", lhs.data, sql_operator(op));
+			append_literal(buf, t->str, t->len);
+			appendStringInfoString(buf, "))");
+			return;
+		}
+		/* ordering: code point order, as the matcher */
+		if (ci)
+			appendStringInfo(buf, "(lower(%s) COLLATE \"C\" %s lower(", lhs.data, sql_operator(op));
+		else
+			appendStringInfo(buf, "(%s COLLATE \"C\" %s (", lhs.data, sql_operator(op));
+		append_literal(buf, t->str, t->len);
+		appendStringInfoString(buf, "))");
+	}
+}
+
+/* A full comparison over a location: pr, null, or a value. */
+static void
+emit_on_loc(SqlGen *g, const Loc *loc, const ScimFilterTarget *t, ScimFilterOp op,
+			int position, const char *name)
+{
+	if (op == SF_PR || (t->kind == SFV_NULL && op == SF_NE))
+		emit_present(g, loc);
+	else if (t->kind == SFV_NULL)
+	{
+		appendStringInfoString(g->buf, "NOT ");
+		emit_present(g, loc);
+	}
+	else
+		emit_compare_loc(g, loc, t, op, position, name);
+}
+
+static void
+loc_init(Loc *loc, LocKind kind)
+{
+	loc->kind = kind;
+	initStringInfo(&loc->expr);
+	initStringInfo(&loc->jexpr);
+}
+
+/* An element sub-attribute (elem is the alias "eN.v"). */
+static void
+loc_element(Loc *loc, const char *elem, const char *sub)
+{
+	loc_init(loc, LOC_JSONB);
+	if (sub == NULL)
+	{
+		appendStringInfo(&loc->jexpr, "%s", elem);
+		appendStringInfo(&loc->expr, "(%s #>> '{}')", elem);
+	}
+	else
+	{
+		appendStringInfo(&loc->jexpr, "(%s->", elem);
+		append_literal_str(&loc->jexpr, sub);
+		appendStringInfoChar(&loc->jexpr, ')');
+		appendStringInfo(&loc->expr, "(%s->>", elem);
+		append_literal_str(&loc->expr, sub);
+		appendStringInfoChar(&loc->expr, ')');
+	}
+}
+
+/* The location of a stored (column) attribute definition. */
+static bool
+loc_column(Loc *loc, const ScimAttrDef *def, const char *rt)
+{
+	if (def->storage == SCIM_STORE_CONSTANT)
+	{
+		loc_init(loc, LOC_TEXT);
+		append_literal_str(&loc->expr, def->constant ? def->constant : rt);
+		appendStringInfoString(&loc->expr, "::text");
+		return true;
+	}
+	if (def->storage != SCIM_STORE_COLUMN)
+		return false;
+	if (strcmp(def->column, "id") == 0)
+	{
+		loc_init(loc, LOC_UUID);
+		appendStringInfoString(&loc->expr, "u.id");
+	}
+	else if (strcmp(def->column, "version") == 0)
+	{
+		/* rendered as the weak ETag W/"<version>" */
+		loc_init(loc, LOC_TEXT);
+		appendStringInfoString(&loc->expr, "('W/\"' || u.version::text || '\"')");
+	}
+	else if (def->type == SCIM_TYPE_BOOLEAN)
+	{
+		loc_init(loc, LOC_BOOL);
+		appendStringInfo(&loc->expr, "u.%s", def->column);
+	}
+	else if (def->type == SCIM_TYPE_DATETIME)
+	{
+		loc_init(loc, LOC_TSTZ);
+		appendStringInfo(&loc->expr, "u.%s", def->column);
+	}
+	else
+	{
+		loc_init(loc, LOC_TEXT);
+		appendStringInfo(&loc->expr, "u.%s", def->column);
+	}
+	return true;
+}
+
+/* The schemas a rendered User carries, as a text[] expression. */
+static void
+append_user_schemas(StringInfo buf)
+{
+	appendStringInfoString(buf, "(ARRAY[");
+	append_literal_str(buf, SCIM_URN_CORE_USER);
+	appendStringInfoString(buf, ", ");
+	append_literal_str(buf, SCIM_URN_PROVISION);
+	appendStringInfoString(buf, "] || CASE WHEN u.organization IS NOT NULL OR u.department IS NOT NULL OR u.attributes ? ");
+	append_literal_str(buf, SCIM_URN_ENTERPRISE);
+	appendStringInfoString(buf, " THEN ARRAY[");
+	append_literal_str(buf, SCIM_URN_ENTERPRISE);
+	appendStringInfoString(buf, "] ELSE '{}'::text[] END)");
+}
+
+static void
+display_name(char *buf, size_t size, const ScimAttrPath *parent, const ScimAttrPath *path)
+{
+	if (parent != NULL)
+		snprintf(buf, size, "%s.%s", parent->attr, path->attr);
+	else if (path->sub != NULL)
+		snprintf(buf, size, "%s.%s", path->attr, path->sub);
+	else
+		snprintf(buf, size, "%s", path->attr);
+}
+
+static void pg_attribute_noreturn()
+unknown_attribute(SqlGen *g, const ScimAttrPath *parent, const ScimAttrPath *path, int position)
+{
+	char		name[160];
+	const ScimAttrPath *top = parent ? parent : path;
+
+	display_name(name, sizeof(name), parent, path);
+	if (top->schema != NULL)
+	{
+		const ScimSchemaDef *sd = scim_registry_schema(top->schema);
+
+		if (sd == NULL || !scim_registry_schema_allowed(scim_registry_resource_type(g->rt), sd))
+		{
+			char		q[80];
+
+			snprintf(q, sizeof(q), "%s", top->schema);
+			invalid("invalidFilter", position, "unknown schema \"%s\" for %s resources at position %d",
+					q, g->rt, position);
+		}
+	}
+	invalid("invalidFilter", position, "unknown attribute \"%s\" for %s resources at position %d",
+			name, g->rt, position);
+}
+
+/* EXISTS over the elements of a multi-valued jsonb attribute. */
+static char *
+open_elements(SqlGen *g, const ScimAttrRef *ref)
+{
+	char	   *alias = psprintf("e%d", ++g->aliases);
+
+	appendStringInfoString(g->buf, "EXISTS (SELECT 1 FROM jsonb_path_query(");
+	append_jsonb_path(g->buf, ref);
+	appendStringInfo(g->buf, ", 'lax $[*]') AS %s(v) WHERE ", alias);
+	return psprintf("%s.v", alias);
+}
+
+/* attrPath op value, at the top level or inside a value filter (elem) */
+static void
+emit_compare(SqlGen *g, const ScimFilterNode *node, const ScimAttrPath *parent, const char *elem)
+{
+	const ScimAttrPath *path = &node->u.cmp.path;
+	ScimFilterOp op = node->u.cmp.op;
+	ScimFilterTarget t;
+	ScimFilterError err;
+	char		name[160];
+	const ScimAttrDef *attr;
+	const char *sub;
+	Loc			loc;
+
+	if (scim_filter_resolve(g->rt, parent, node, &t, &err) < 0)
+		report("invalidFilter", &err);
+	if (!t.known)
+		unknown_attribute(g, parent, path, node->position);
+	display_name(name, sizeof(name), parent, path);
+	if (t.never)
+	{
+		appendStringInfoString(g->buf, "false");
+		return;
+	}
+
+	/* inside a value filter: a sub-attribute of the current element */
+	if (elem != NULL)
+	{
+		loc_element(&loc, elem, t.def->name);
+		emit_on_loc(g, &loc, &t, op, node->position, name);
+		return;
+	}
+
+	attr = t.ref.attr;
+	sub = t.ref.sub ? t.ref.sub->name : t.implicit_sub;
+
+	/* computed attributes */
+	if (attr->storage == SCIM_STORE_COMPUTED && t.ref.common && strcmp(attr->name, "schemas") == 0)
+	{
+		if (strcmp(g->rt, "User") != 0)
+			invalid("invalidFilter", node->position, "filtering %s resources on \"schemas\" is "
+					"not supported yet (position %d)", g->rt, node->position);
+		if (op == SF_PR || (t.kind == SFV_NULL && op == SF_NE))
+			appendStringInfoString(g->buf, "true");
+		else if (t.kind == SFV_NULL)
+			appendStringInfoString(g->buf, "false");
+		else
+		{
+			char	   *alias = psprintf("s%d", ++g->aliases);
+
+			appendStringInfoString(g->buf, "EXISTS (SELECT 1 FROM unnest(");
+			append_user_schemas(g->buf);
+			appendStringInfo(g->buf, ") AS %s(v) WHERE ", alias);
+			loc_init(&loc, LOC_TEXT);
+			appendStringInfo(&loc.expr, "%s.v", alias);
+			emit_compare_loc(g, &loc, &t, op, node->position, name);
+			appendStringInfoChar(g->buf, ')');
+		}
+		return;
+	}
+	if (attr->storage == SCIM_STORE_COMPUTED && !(t.ref.common && strcmp(attr->name, "meta") == 0))
+		invalid("invalidFilter", node->position, "filtering on \"%s\" is not supported yet "
+				"(position %d)", name, node->position);
+
+	/* complex attribute without sub-attribute: only pr gets here */
+	if (t.def->type == SCIM_TYPE_COMPLEX)
+	{
+		bool		first = true;
+
+		Assert(op == SF_PR);
+		if (attr->storage == SCIM_STORE_COMPUTED)
+		{
+			/* meta: every stored resource has one */
+			appendStringInfoString(g->buf, "true");
+			return;
+		}
+		appendStringInfoChar(g->buf, '(');
+		for (int i = 0; i < attr->n_sub_attrs; i++)
+		{
+			const ScimAttrDef *sd = &attr->sub_attrs[i];
+
+			if (sd->storage != SCIM_STORE_COLUMN)
+				continue;
+			if (!first)
+				appendStringInfoString(g->buf, " OR ");
+			loc_column(&loc, sd, g->rt);
+			emit_present(g, &loc);
+			first = false;
+		}
+		if (!first)
+			appendStringInfoString(g->buf, " OR ");
+		loc_init(&loc, LOC_JSONB);
+		append_jsonb_path(&loc.jexpr, &t.ref);
+		emit_present(g, &loc);
+		appendStringInfoChar(g->buf, ')');
+		return;
+	}
+
+	/* a column (or constant) */
+	if (loc_column(&loc, t.def, g->rt))
+	{
+		emit_on_loc(g, &loc, &t, op, node->position, name);
+		return;
+	}
+	if (t.def->storage == SCIM_STORE_COMPUTED)
+		invalid("invalidFilter", node->position, "filtering on \"%s\" is not supported yet "
+				"(position %d)", name, node->position);
+
+	/* inside attributes jsonb: equality is index-backed containment */
+	if ((op == SF_EQ) && (t.kind == SFV_STRING || t.kind == SFV_BOOL))
+	{
+		StringInfoData doc;
+
+		initStringInfo(&doc);
+		containment_open(&doc, &t.ref);
+		if (sub != NULL)
+		{
+			appendStringInfoChar(&doc, '{');
+			append_json_string(&doc, sub, strlen(sub));
+			appendStringInfoChar(&doc, ':');
+		}
+		append_json_value(&doc, &t);
+		if (sub != NULL)
+			appendStringInfoChar(&doc, '}');
+		containment_close(&doc, &t.ref);
+		emit_containment(g, doc.data, t.case_exact && t.kind == SFV_STRING);
+		return;
+	}
+
+	if (attr->multi_valued)
+	{
+		char	   *e;
+
+		if (op == SF_PR || t.kind == SFV_NULL)
+		{
+			/* present when some element's sub-attribute is */
+			if (t.kind == SFV_NULL && op == SF_EQ)
+				appendStringInfoString(g->buf, "NOT ");
+			e = open_elements(g, &t.ref);
+			loc_element(&loc, e, sub);
+			emit_present(g, &loc);
+			appendStringInfoChar(g->buf, ')');
+			return;
+		}
+		e = open_elements(g, &t.ref);
+		loc_element(&loc, e, sub);
+		emit_compare_loc(g, &loc, &t, op, node->position, name);
+		appendStringInfoChar(g->buf, ')');
+		return;
+	}
+
+	/* a single-valued attribute (or sub-attribute) inside attributes */
+	loc_init(&loc, LOC_JSONB);
+	append_jsonb_path(&loc.jexpr, &t.ref);
+	append_jsonb_path(&loc.expr, &t.ref);
+	if (sub != NULL)
+	{
+		appendStringInfoString(&loc.jexpr, "->");
+		append_literal_str(&loc.jexpr, sub);
+		appendStringInfoString(&loc.expr, "->>");
+		append_literal_str(&loc.expr, sub);
+	}
+	else
+	{
+		/* turn the last -> into ->> for the text form */
+		resetStringInfo(&loc.expr);
+		appendStringInfoString(&loc.expr, "u.attributes");
+		if (t.ref.schema->is_extension)
+		{
+			appendStringInfoString(&loc.expr, "->");
+			append_literal_str(&loc.expr, t.ref.schema->id);
+		}
+		appendStringInfoString(&loc.expr, "->>");
+		append_literal_str(&loc.expr, attr->name);
+	}
+	{
+		/* parenthesise so that lower(...) and operators bind as intended */
+		char	   *e = psprintf("(%s)", loc.expr.data);
+		char	   *j = psprintf("(%s)", loc.jexpr.data);
+
+		resetStringInfo(&loc.expr);
+		appendStringInfoString(&loc.expr, e);
+		resetStringInfo(&loc.jexpr);
+		appendStringInfoString(&loc.jexpr, j);
+	}
+	emit_on_loc(g, &loc, &t, op, node->position, name);
+}
+
+/* Collect the eq conjuncts of a value filter for a containment prefilter. */
+typedef struct EqPair
+{
+	const char *key;
+	ScimFilterTarget t;
+} EqPair;
+
+static bool
+collect_eqs(SqlGen *g, const ScimFilterNode *node, const ScimAttrPath *parent,
+			EqPair *pairs, int *n, int max, bool *exact)
+{
+	ScimFilterTarget t;
+	ScimFilterError err;
+
+	if (node->kind == SF_AND)
+	{
+		collect_eqs(g, node->u.bin.left, parent, pairs, n, max, exact);
+		collect_eqs(g, node->u.bin.right, parent, pairs, n, max, exact);
+		return true;
+	}
+	if (node->kind != SF_COMPARE || node->u.cmp.op != SF_EQ ||
+		scim_filter_resolve(g->rt, parent, node, &t, &err) < 0 || !t.known || t.never ||
+		!(t.kind == SFV_STRING || t.kind == SFV_BOOL))
+	{
+		*exact = false;
+		return false;
+	}
+	if (t.case_exact && t.kind == SFV_STRING)
+		*exact = false;
+	for (int i = 0; i < *n; i++)
+		if (strcmp(pairs[i].key, t.def->name) == 0)
+		{
+			/* the same sub-attribute twice: keep the first as prefilter */
+			*exact = false;
+			return false;
+		}
+	if (*n >= max)
+	{
+		*exact = false;
+		return false;
+	}
+	pairs[*n].key = t.def->name;
+	pairs[*n].t = t;
+	(*n)++;
+	return true;
+}
+
+static void
+emit_valuepath(SqlGen *g, const ScimFilterNode *node)
+{
+	const ScimAttrPath *path = &node->u.vp.path;
+	ScimAttrRef ref;
+	EqPair		pairs[16];
+	int			n = 0;
+	bool		exact = true;
+	char	   *e;
+
+	if (!scim_registry_lookup(g->rt, path->schema, path->attr, NULL, &ref))
+		unknown_attribute(g, NULL, path, node->position);
+	if (ref.attr->returned == SCIM_RET_NEVER)
+	{
+		appendStringInfoString(g->buf, "false");
+		return;
+	}
+	if (ref.attr->storage == SCIM_STORE_COMPUTED && !ref.common)
+		invalid("invalidFilter", node->position, "filtering on \"%s\" is not supported yet "
+				"(position %d)", path->attr, node->position);
+
+	if (!ref.attr->multi_valued)
+	{
+		/* a single complex value: the filter applies to its sub-attributes */
+		emit_node(g, node->u.vp.filter, path, NULL);
+		return;
+	}
+
+	collect_eqs(g, node->u.vp.filter, path, pairs, &n, lengthof(pairs), &exact);
+	if (n > 0)
+	{
+		StringInfoData doc;
+
+		initStringInfo(&doc);
+		containment_open(&doc, &ref);
+		appendStringInfoChar(&doc, '{');
+		for (int i = 0; i < n; i++)
+		{
+			if (i > 0)
+				appendStringInfoChar(&doc, ',');
+			append_json_string(&doc, pairs[i].key, strlen(pairs[i].key));
+			appendStringInfoChar(&doc, ':');
+			append_json_value(&doc, &pairs[i].t);
+		}
+		appendStringInfoChar(&doc, '}');
+		containment_close(&doc, &ref);
+		if (exact)
+		{
+			emit_containment(g, doc.data, false);
+			return;
+		}
+		appendStringInfoChar(g->buf, '(');
+		emit_containment(g, doc.data, false);
+		appendStringInfoString(g->buf, " AND ");
+	}
+	e = open_elements(g, &ref);
+	emit_node(g, node->u.vp.filter, path, e);
+	appendStringInfoChar(g->buf, ')');
+	if (n > 0)
+		appendStringInfoChar(g->buf, ')');
+}
+
+/* Emit a chain of same-kind binary nodes, flattened. */
+static void
+emit_chain(SqlGen *g, ScimFilterKind kind, const ScimFilterNode *node,
+		   const ScimAttrPath *parent, const char *elem, bool *first)
+{
+	if (node->kind == kind)
+	{
+		emit_chain(g, kind, node->u.bin.left, parent, elem, first);
+		emit_chain(g, kind, node->u.bin.right, parent, elem, first);
+		return;
+	}
+	if (!*first)
+		appendStringInfoString(g->buf, kind == SF_AND ? " AND " : " OR ");
+	*first = false;
+	emit_node(g, node, parent, elem);
+}
+
+/*
+ * parent/elem: inside a value filter, the valuePath's attribute and the
+ * SQL alias of the current element ("e1.v"); elem is NULL when the value
+ * filter applies to a single complex attribute (name[...], meta[...]).
+ */
+static void
+emit_node(SqlGen *g, const ScimFilterNode *node, const ScimAttrPath *parent, const char *elem)
+{
+	bool		first = true;
+
+	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
+	switch (node->kind)
+	{
+		case SF_COMPARE:
+			if (parent != NULL && elem == NULL)
+			{
+				/* relative to a single complex attribute: qualify the path */
+				ScimFilterNode q = *node;
+
+				q.u.cmp.path.schema = parent->schema;
+				q.u.cmp.path.attr = parent->attr;
+				q.u.cmp.path.sub = node->u.cmp.path.attr;
+				emit_compare(g, &q, NULL, NULL);
+			}
+			else
+				emit_compare(g, node, parent, elem);
+			break;
+		case SF_AND:
+		case SF_OR:
+			appendStringInfoChar(g->buf, '(');
+			emit_chain(g, node->kind, node, parent, elem, &first);
+			appendStringInfoChar(g->buf, ')');
+			break;
+		case SF_NOT:
+			appendStringInfoString(g->buf, "NOT coalesce(");
+			emit_node(g, node->u.not.arg, parent, elem);
+			appendStringInfoString(g->buf, ", false)");
+			break;
+		case SF_VALUEPATH:
+			emit_valuepath(g, node);
+			break;
+	}
+}
+
+/* Parse filter text (server encoding) with the GUC limits; ereports. */
+static ScimFilterNode *
+parse_or_report(ScimArena *arena, const char *text, size_t len)
+{
+	ScimFilterLimits limits;
+	ScimFilterError err;
+	ScimFilterNode *node;
+	const char *utf8 = to_utf8(text, &len);
+
+	scim_filter_limits_from_gucs(&limits);
+	node = scim_filter_parse(arena, utf8, len, &limits, &err);
+	if (node == NULL)
+		report("invalidFilter", &err);
+	return node;
+}
+
+static const char *
+canonical_resource_type(const char *resource_type)
+{
+	const ScimResourceTypeDef *rt = scim_registry_resource_type(resource_type);
+
+	if (rt == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalidValue: unknown resource type \"%s\"", resource_type),
+				 errhint("Use \"User\" or \"Group\".")));
+	return rt->name;
+}
+
+char *
+scim_filter_sql_predicate(const char *filter, size_t len, const char *resource_type)
+{
+	ScimArena	arena;
+	ScimFilterNode *node;
+	ScimFilterError err;
+	StringInfoData buf;
+	SqlGen		g;
+
+	g.rt = canonical_resource_type(resource_type);
+	if (strcmp(g.rt, "User") != 0)
+		invalid("invalidFilter", 0, "filtering %s resources is not supported yet", g.rt);
+
+	scim_arena_init(&arena, &scim_palloc_allocator);
+	node = parse_or_report(&arena, filter, len);
+	if (scim_filter_validate(node, g.rt, &err) < 0)
+		report("invalidFilter", &err);
+
+	initStringInfo(&buf);
+	g.buf = &buf;
+	g.aliases = 0;
+	emit_node(&g, node, NULL, NULL);
+	return buf.data;
+}
+
+/* ---------------------------------------------------------------------
+ * sortBy
+ * ---------------------------------------------------------------------
+ */
+char *
+scim_sort_expression_sql(const char *attr_path, size_t len, const char *resource_type)
+{
+	ScimArena	arena;
+	ScimPatchPath pp;
+	ScimFilterLimits limits;
+	ScimFilterError err;
+	ScimAttrRef ref;
+	const char *rt = canonical_resource_type(resource_type);
+	const ScimAttrDef *def;
+	const ScimAttrDef *attr;
+	StringInfoData buf;
+	char		name[160];
+	Loc			loc;
+
+	if (strcmp(rt, "User") != 0)
+		invalid("invalidPath", 0, "sorting %s resources is not supported yet", rt);
+	scim_arena_init(&arena, &scim_palloc_allocator);
+	scim_filter_limits_from_gucs(&limits);
+	attr_path = to_utf8(attr_path, &len);
+	if (!scim_patch_path_parse(&arena, attr_path, len, &limits, &pp, &err))
+		report("invalidPath", &err);
+	if (pp.filter != NULL)
+		invalid("invalidPath", 0, "sortBy takes an attribute path, not a value filter");
+	display_name(name, sizeof(name), NULL, &pp.path);
+	if (!scim_registry_lookup(rt, pp.path.schema, pp.path.attr, pp.path.sub, &ref))
+		invalid("invalidPath", 0, "unknown attribute \"%s\" for sortBy on %s resources", name, rt);
+
+	attr = ref.attr;
+	def = ref.sub ? ref.sub : attr;
+	if (def->type == SCIM_TYPE_COMPLEX)
+	{
+		const ScimAttrDef *value_sub = scim_registry_sub_attr(def, "value");
+
+		if (value_sub == NULL)
+			invalid("invalidPath", 0, "\"%s\" is a complex attribute; sort by one of its "
+					"sub-attributes (e.g. \"%s.%s\")", name, name, def->sub_attrs[0].name);
+		def = value_sub;
+	}
+	if (def->returned == SCIM_RET_NEVER || attr->returned == SCIM_RET_NEVER)
+		invalid("invalidPath", 0, "\"%s\" is never returned and cannot be used for sorting", name);
+
+	initStringInfo(&buf);
+	if (ref.common && strcmp(attr->name, "meta") == 0 && strcmp(def->name, "location") == 0)
+	{
+		/* the location ends in the id: same order */
+		appendStringInfoString(&buf, "u.id::text");
+		return buf.data;
+	}
+	if (ref.common && strcmp(attr->name, "meta") == 0 && strcmp(def->name, "version") == 0)
+	{
+		appendStringInfoString(&buf, "u.version");
+		return buf.data;
+	}
+	if (loc_column(&loc, def, rt))
+	{
+		if (loc.kind == LOC_TEXT && !def->case_exact)
+			appendStringInfo(&buf, "lower(%s)", loc.expr.data);
+		else
+			appendStringInfoString(&buf, loc.expr.data);
+		return buf.data;
+	}
+	if (attr->storage == SCIM_STORE_COMPUTED || def->storage == SCIM_STORE_COMPUTED ||
+		def->storage == SCIM_STORE_NONE)
+		invalid("invalidPath", 0, "sorting by \"%s\" is not supported", name);
+
+	if (attr->multi_valued)
+	{
+		const char *sub = def->name;
+
+		/* RFC 7644 3.4.2.3: the primary value; the mirror column holds it */
+		if (attr->column != NULL && strcmp(sub, "value") == 0)
+		{
+			appendStringInfo(&buf, "lower(u.%s)", attr->column);
+			return buf.data;
+		}
+		appendStringInfoString(&buf, "(SELECT ");
+		if (!def->case_exact && def->type != SCIM_TYPE_BOOLEAN)
+			appendStringInfoString(&buf, "lower(e.v->>");
+		else
+			appendStringInfoString(&buf, "(e.v->>");
+		append_literal_str(&buf, sub);
+		appendStringInfoString(&buf, ") FROM jsonb_path_query(");
+		append_jsonb_path(&buf, &ref);
+		appendStringInfoString(&buf, ", 'lax $[*]') WITH ORDINALITY AS e(v, n) "
+							   "ORDER BY (e.v->'primary') = 'true'::jsonb DESC NULLS LAST, e.n LIMIT 1)");
+		return buf.data;
+	}
+
+	if (!def->case_exact && def->type != SCIM_TYPE_BOOLEAN)
+		appendStringInfoString(&buf, "lower(");
+	else
+		appendStringInfoChar(&buf, '(');
+	appendStringInfoString(&buf, "u.attributes");
+	if (ref.schema->is_extension)
+	{
+		appendStringInfoString(&buf, "->");
+		append_literal_str(&buf, ref.schema->id);
+	}
+	if (def != attr)
+	{
+		appendStringInfoString(&buf, "->");
+		append_literal_str(&buf, attr->name);
+	}
+	appendStringInfoString(&buf, "->>");
+	append_literal_str(&buf, def->name);
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/* ---------------------------------------------------------------------
+ * SQL-callable functions
+ * ---------------------------------------------------------------------
+ */
+
+/* An SjValue as jsonb; NULL means the builder ran out of memory. */
+static Datum
+sj_to_jsonb_datum(const SjValue *value)
+{
+	if (value == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory while building JSON")));
+	return JsonbPGetDatum(sj_to_jsonb(value));
+}
+
+/* scim.parse_filter(filter text) RETURNS jsonb */
+Datum
+scim_parse_filter(PG_FUNCTION_ARGS)
+{
+	text	   *filter = PG_GETARG_TEXT_PP(0);
+	ScimArena	arena;
+	ScimFilterNode *node;
+
+	scim_arena_init(&arena, &scim_palloc_allocator);
+	node = parse_or_report(&arena, VARDATA_ANY(filter), VARSIZE_ANY_EXHDR(filter));
+	PG_RETURN_DATUM(sj_to_jsonb_datum(scim_filter_to_json(&arena, node)));
+}
+
+/*
+ * scim.filter_match(filter text, resource jsonb) RETURNS boolean
+ *
+ * The resource type comes from meta.resourceType or the core schema in
+ * "schemas"; a resource naming neither is taken as a User.
+ */
+Datum
+scim_filter_match_sql(PG_FUNCTION_ARGS)
+{
+	text	   *filter = PG_GETARG_TEXT_PP(0);
+	Jsonb	   *resource = PG_GETARG_JSONB_P(1);
+	ScimArena	arena;
+	ScimFilterNode *node;
+	ScimFilterError err;
+	SjValue    *doc;
+	const char *rt;
+	int			r;
+
+	scim_arena_init(&arena, &scim_palloc_allocator);
+	node = parse_or_report(&arena, VARDATA_ANY(filter), VARSIZE_ANY_EXHDR(filter));
+	doc = sj_from_jsonb(&arena, resource);
+
+	/* a resource that names neither meta.resourceType nor a core schema: User */
+	rt = scim_filter_resource_type_of(doc);
+	r = scim_filter_match(node, doc, rt ? rt : "User", &err);
+	if (r < 0)
+		report("invalidFilter", &err);
+	PG_RETURN_BOOL(r == 1);
+}
+
+/* scim.filter_sql(filter text, resource_type text DEFAULT 'User') RETURNS text */
+Datum
+scim_filter_sql(PG_FUNCTION_ARGS)
+{
+	text	   *filter = PG_GETARG_TEXT_PP(0);
+	char	   *rt = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	PG_RETURN_TEXT_P(cstring_to_text(scim_filter_sql_predicate(VARDATA_ANY(filter),
+															   VARSIZE_ANY_EXHDR(filter), rt)));
+}
+
+/* scim.sort_expression(attr_path text, resource_type text DEFAULT 'User') RETURNS text */
+Datum
+scim_sort_expression(PG_FUNCTION_ARGS)
+{
+	text	   *path = PG_GETARG_TEXT_PP(0);
+	char	   *rt = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	PG_RETURN_TEXT_P(cstring_to_text(scim_sort_expression_sql(VARDATA_ANY(path),
+															  VARSIZE_ANY_EXHDR(path), rt)));
+}
+
+/* scim.schema_definitions() RETURNS jsonb */
+Datum
+scim_schema_definitions(PG_FUNCTION_ARGS)
+{
+	ScimArena	arena;
+
+	scim_arena_init(&arena, &scim_palloc_allocator);
+	PG_RETURN_DATUM(sj_to_jsonb_datum(scim_registry_schemas_json(&arena)));
+}
+
+/* scim.resource_type_definitions() RETURNS jsonb */
+Datum
+scim_resource_type_definitions(PG_FUNCTION_ARGS)
+{
+	ScimArena	arena;
+
+	scim_arena_init(&arena, &scim_palloc_allocator);
+	PG_RETURN_DATUM(sj_to_jsonb_datum(scim_registry_resource_types_json(&arena)));
+}
+
+/*
+ * scim.jsonb_present(value jsonb) RETURNS boolean: SCIM "pr" over jsonb,
+ * true when some scalar inside is neither null nor "" (so null, "", [],
+ * {} and arrays/objects of only those are absent).  NULL input: false.
+ */
+Datum
+scim_jsonb_present(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *jb;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(false);
+	jb = PG_GETARG_JSONB_P(0);
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		if (tok != WJB_VALUE && tok != WJB_ELEM)
+			continue;
+		if (v.type == jbvNull)
+			continue;
+		if (v.type == jbvString && v.val.string.len == 0)
+			continue;
+		PG_RETURN_BOOL(true);
+	}
+	PG_RETURN_BOOL(false);
+}
