@@ -35,7 +35,11 @@ COMMENT ON DOMAIN scim_api."application/scim+json" IS
 --   x-scim-token   the IdP's Authorization value, "Bearer <token>"
 -- and passes the other headers on (If-Match, ...) with authorization set to
 -- x-scim-token.  The body arrives parsed; PostgREST turns an empty body into
--- {}, which is passed on as NULL for GET, HEAD and DELETE.
+-- {}, which is passed on as NULL for GET, HEAD and DELETE.  Unless the
+-- administrator set scim_provision.base_url, the base URL the IdP used
+-- (X-Forwarded-Proto, X-Forwarded-Host and the stripped base) is set as
+-- scim_provision.base_url for the request, so meta.location and Location
+-- are absolute.
 --
 -- Sets response.status and response.headers (a JSON array of single-key
 -- objects: Content-Type, Location, ETag, WWW-Authenticate) and returns the
@@ -169,6 +173,25 @@ BEGIN
 					req_body := $1::text;
 				END IF;
 
+				-- The SCIM base URL as the IdP sees it: an absolute URI's own,
+				-- else X-Forwarded-Proto :// X-Forwarded-Host (set by the
+				-- proxy) followed by the base path.  Unless the administrator
+				-- set scim_provision.base_url, scim.handle builds meta.location
+				-- and Location from it for this request.
+				IF base ~* '^https?://[^/?#]+' THEN
+					origin := base;
+				ELSIF (req_headers ->> 'x-forwarded-host') ~ '^[A-Za-z0-9.-]+(:[0-9]{1,5})?$' THEN
+					origin := CASE WHEN pg_catalog.lower(req_headers ->> 'x-forwarded-proto') = 'http' THEN 'http' ELSE 'https' END
+						|| '://' || (req_headers ->> 'x-forwarded-host') || base;
+				END IF;
+				IF origin IS NOT NULL AND coalesce(pg_catalog.current_setting('scim_provision.base_url', true), '') = '' THEN
+					BEGIN
+						PERFORM pg_catalog.set_config('scim_provision.base_url', origin, true);
+					EXCEPTION WHEN invalid_name OR undefined_object OR insufficient_privilege THEN
+						NULL;	-- a library without the setting: locations stay relative
+					END;
+				END IF;
+
 				SELECT h.status, h.headers, h.body
 				  INTO status, out_headers, out_body
 				  FROM scim.handle(method, path, query, fwd, req_body) AS h
@@ -178,15 +201,6 @@ BEGIN
 					RAISE EXCEPTION 'scim.handle answered % %', method, path
 						USING ERRCODE = 'internal_error',
 							  DETAIL = pg_catalog.format('status %s is not an HTTP status', coalesce(status::text, 'NULL'));
-				END IF;
-
-				-- the externally visible base URL, for relative Locations
-				IF base ~* '^https?://' THEN
-					origin := base;
-				ELSIF req_headers ? 'x-forwarded-host' OR req_headers ? 'host' THEN
-					origin := coalesce(pg_catalog.split_part(req_headers ->> 'x-forwarded-proto', ',', 1), 'https')
-						|| '://' || pg_catalog.split_part(coalesce(req_headers ->> 'x-forwarded-host', req_headers ->> 'host'), ',', 1)
-						|| base;
 				END IF;
 			END IF;
 		END IF;
@@ -238,7 +252,7 @@ BEGIN
 		END LOOP;
 	END IF;
 
-	-- a relative Location becomes absolute
+	-- a Location scim.handle left relative becomes absolute
 	IF origin IS NOT NULL THEN
 		SELECT coalesce(pg_catalog.jsonb_agg(
 				CASE WHEN pg_catalog.lower(e.key) = 'location' AND e.value #>> '{}' ~ '^/'
