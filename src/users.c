@@ -20,12 +20,19 @@
  * last value.  A value that is not valid UTF-8 once decoded is SCIM 400
  * invalidSyntax.
  *
+ * scim._request_json(body text) RETURNS jsonb parses a request body, and
+ * reports a missing or malformed one as SCIM 400 invalidSyntax (a plain
+ * ::jsonb cast would raise 22P02, which maps to invalidValue) without a
+ * subtransaction: the text is checked with the non-throwing JSON parser
+ * first.
+ *
  * src/users.c
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "common/jsonapi.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
@@ -36,6 +43,7 @@
 #include "scim_provision.h"
 
 PG_FUNCTION_INFO_V1(scim_query_params);
+PG_FUNCTION_INFO_V1(scim_request_json);
 
 int			scim_max_results = 1000;
 char	   *scim_base_url = NULL;
@@ -171,4 +179,39 @@ scim_query_params(PG_FUNCTION_ARGS)
 	}
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	PG_RETURN_JSONB_P(JsonbValueToJsonb(res));
+}
+
+Datum
+scim_request_json(PG_FUNCTION_ARGS)
+{
+	text	   *t;
+	char	   *s;
+	int			len;
+	int			i;
+	JsonLexContext *lex;
+	JsonParseErrorType rc;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalidSyntax: the request has no body")));
+	t = PG_GETARG_TEXT_PP(0);
+	s = VARDATA_ANY(t);
+	len = VARSIZE_ANY_EXHDR(t);
+	for (i = 0; i < len; i++)
+		if (!(s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+			break;
+	if (i == len)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalidSyntax: the request has no body")));
+
+	lex = makeJsonLexContextCstringLen(s, len, GetDatabaseEncoding(), true);
+	rc = pg_parse_json(lex, &nullSemAction);
+	if (rc != JSON_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalidSyntax: the request body is not valid JSON"),
+				 errdetail("%s", json_errdetail(rc, lex))));
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(text_to_cstring(t))));
 }

@@ -33,8 +33,16 @@ CREATE FUNCTION scim._query_params(query text)
 COMMENT ON FUNCTION scim._query_params(text) IS
 	'Internal: percent-decoded query parameters (+ is a space; SCIM parameter names in canonical case)';
 
+-- A request body as jsonb; missing or malformed -> 22023 "invalidSyntax: ...".
+CREATE FUNCTION scim._request_json(body text)
+	RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'scim_request_json'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION scim._request_json(text) IS
+	'Internal: a request body parsed as jsonb; a missing or malformed body is SCIM 400 invalidSyntax';
+
 REVOKE ALL ON FUNCTION scim._user_from_resource(jsonb, text, text, scim.users),
-	scim._query_params(text) FROM PUBLIC;
+	scim._query_params(text), scim._request_json(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION scim.user_resource(scim.users, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION scim.user_resource(scim.users, text, text) TO scim_reader, scim_admin;
 
@@ -80,7 +88,8 @@ BEGIN
 		detail := 'internal error; the server log has the details';
 		RETURN;
 	END IF;
-	IF message_detail IS NOT NULL AND message_detail <> '' THEN
+	-- a unique violation's own detail names index internals: not for the client
+	IF message_detail IS NOT NULL AND message_detail <> '' AND sqlstate <> '23505' THEN
 		detail := detail || '. ' || message_detail;
 	END IF;
 END;

@@ -1,0 +1,472 @@
+
+-- ---------------------------------------------------------------------------
+-- 55_handle.sql: scim.handle, the HTTP-shaped SCIM 2.0 endpoint (RFC 7644):
+-- authentication, routing, Users (POST, GET, list, .search, PUT, PATCH,
+-- DELETE, ETags), the /Groups placeholder, SCIM errors and the System Log.
+--
+-- Routing and orchestration are PL/pgSQL: a request is a handful of
+-- branches and statements whose plans PL/pgSQL caches, while the work per
+-- request is in C (mapping and rendering, src/mapping.c; query decoding and
+-- body parsing, src/users.c; filter -> SQL, PATCH, tokens).  The expensive
+-- parts are the row writes, the System Log insert and, for filtered lists,
+-- planning the filter's SQL; the router's own cost is small next to them.
+--
+-- Attempt-then-log: every request runs in one subtransaction (the BEGIN ...
+-- EXCEPTION block of scim._handle); an error rolls the attempt back and is
+-- answered per doc/CONTRACTS.md, and the System Log row is written after
+-- it, in the outer transaction.  Every request, accepted or refused, reads
+-- included, leaves exactly one scim.provisioning_log row (source 'scim').
+--
+-- Authentication: every endpoint, discovery included, needs
+-- "Authorization: Bearer <token>" (RFC 7644 section 4 lets a provider
+-- serve discovery anonymously; we do not, so that every request is tied to
+-- a workspace and logged under it).  The token itself is never logged and
+-- never appears in a response.
+-- ---------------------------------------------------------------------------
+
+-- Lists start at created_at, id: a stable order (new users go to the end,
+-- so paging by startIndex does not skip or repeat users that existed
+-- before the first page).
+CREATE INDEX users_workspace_created_idx ON scim.users (workspace, created_at, id);
+
+-- A SCIM error resource (RFC 7644 section 3.12).
+CREATE FUNCTION scim._error(status integer, scim_type text, detail text)
+	RETURNS jsonb
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+		'schemas', pg_catalog.jsonb_build_array('urn:ietf:params:scim:api:messages:2.0:Error'),
+		'status', status::text,
+		'scimType', scim_type,
+		'detail', detail));
+$$;
+
+-- Whether an If-Match / If-None-Match header value names the version:
+-- "*", or a comma-separated list of entity tags, weak (W/"3") or not ("3").
+CREATE FUNCTION scim._etag_matches(header text, version bigint)
+	RETURNS boolean
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT EXISTS (
+		SELECT FROM pg_catalog.regexp_split_to_table(header, ',') AS t(tag)
+		WHERE pg_catalog.btrim(t.tag) = '*'
+		   OR pg_catalog.regexp_replace(pg_catalog.btrim(t.tag), '^[Ww]/', '') = '"' || version::text || '"');
+$$;
+
+-- An integer query or SearchRequest parameter (NULL or "" = dflt).
+CREATE FUNCTION scim._int_param(value text, name text, dflt bigint)
+	RETURNS bigint
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF value IS NULL OR btrim(value) = '' THEN
+		RETURN dflt;
+	END IF;
+	IF btrim(value) !~ '^[+-]?[0-9]+$' THEN
+		RAISE EXCEPTION 'invalidValue: % must be an integer, not "%"', name, left(value, 40)
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- clamp: anything beyond the bigint range is as good as its bound
+	RETURN greatest(least(btrim(value)::numeric, 9223372036854775807), -9223372036854775808)::bigint;
+END;
+$$;
+
+-- A ListResponse of the workspace's users (RFC 7644 sections 3.4.2, 3.4.3):
+-- filter through scim.filter_sql, sortBy through scim.sort_expression
+-- (both whitelist attribute names through the registry and quote values),
+-- 1-based startIndex (below 1 = 1), count capped by
+-- scim_provision.max_results (negative = 0; 0 = totalResults only), ties
+-- broken on id, projection through scim.user_resource.
+CREATE FUNCTION scim._list_users(ws text, filter text, start_index text, count text, sort_by text,
+								 sort_order text, attrs text, excluded text,
+								 OUT body jsonb, OUT total bigint)
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, scim, pg_temp
+AS $$
+DECLARE
+	pred		text := 'true';
+	sort_expr	text := 'u.created_at';
+	dir			text := 'ASC';
+	start_n		bigint;
+	count_n		bigint;
+	max_n		bigint := current_setting('scim_provision.max_results')::bigint;
+	resources	jsonb;
+BEGIN
+	IF filter IS NOT NULL AND btrim(filter) <> '' THEN
+		pred := scim.filter_sql(filter, 'User');
+	END IF;
+	IF sort_by IS NOT NULL AND btrim(sort_by) <> '' THEN
+		sort_expr := scim.sort_expression(btrim(sort_by), 'User');
+	END IF;
+	IF sort_order IS NOT NULL AND btrim(sort_order) <> '' THEN
+		CASE lower(btrim(sort_order))
+			WHEN 'ascending' THEN dir := 'ASC';
+			WHEN 'descending' THEN dir := 'DESC';
+			ELSE
+				RAISE EXCEPTION 'invalidValue: sortOrder must be "ascending" or "descending", not "%"', left(sort_order, 40)
+					USING ERRCODE = 'invalid_parameter_value';
+		END CASE;
+	END IF;
+	start_n := greatest(scim._int_param(start_index, 'startIndex', 1), 1);
+	count_n := least(greatest(scim._int_param(count, 'count', max_n), 0), max_n);
+
+	IF count_n = 0 THEN
+		EXECUTE format('SELECT count(*) FROM scim.users u WHERE u.workspace OPERATOR(pg_catalog.=) $1 AND (%s)', pred)
+			INTO total USING ws;
+		body := jsonb_build_object(
+			'schemas', jsonb_build_array('urn:ietf:params:scim:api:messages:2.0:ListResponse'),
+			'totalResults', total, 'startIndex', start_n, 'itemsPerPage', 0);
+		RETURN;
+	END IF;
+
+	EXECUTE format(
+		$q$SELECT (SELECT count(*) FROM scim.users u WHERE u.workspace OPERATOR(pg_catalog.=) $1 AND (%1$s)),
+				  (SELECT coalesce(pg_catalog.jsonb_agg(scim.user_resource(p.u, $4, $5) ORDER BY p.k1 %3$s, p.k2), '[]'::jsonb)
+				   FROM (SELECT u, %2$s AS k1, u.id AS k2
+						 FROM scim.users u
+						 WHERE u.workspace OPERATOR(pg_catalog.=) $1 AND (%1$s)
+						 ORDER BY k1 %3$s, k2
+						 LIMIT $2 OFFSET $3) p)$q$,
+		pred, sort_expr, dir)
+		INTO total, resources
+		USING ws, count_n, start_n - 1, attrs, excluded;
+	body := jsonb_build_object(
+		'schemas', jsonb_build_array('urn:ietf:params:scim:api:messages:2.0:ListResponse'),
+		'totalResults', total, 'startIndex', start_n,
+		'itemsPerPage', jsonb_array_length(resources), 'Resources', resources);
+END;
+$$;
+
+-- SearchRequest (RFC 7644 section 3.4.3) members as the text parameters of
+-- _list_users: names case-insensitive, attributes as an array or a
+-- comma-separated string.
+CREATE FUNCTION scim._search_params(request jsonb)
+	RETURNS jsonb
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r		jsonb;
+	result	jsonb := '{}';
+	k		text;
+	v		jsonb;
+	names	text[] := ARRAY['filter', 'startIndex', 'count', 'sortBy', 'sortOrder', 'attributes', 'excludedAttributes'];
+BEGIN
+	IF jsonb_typeof(request) IS DISTINCT FROM 'object' THEN
+		RAISE EXCEPTION 'invalidSyntax: a SearchRequest must be a JSON object'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT jsonb_object_agg(lower(e.key), e.value) INTO r FROM jsonb_each(request) e;
+	FOREACH k IN ARRAY names LOOP
+		v := r -> lower(k);
+		CONTINUE WHEN v IS NULL OR jsonb_typeof(v) = 'null';
+		IF k IN ('attributes', 'excludedAttributes') AND jsonb_typeof(v) = 'array' THEN
+			IF EXISTS (SELECT FROM jsonb_array_elements(v) a WHERE jsonb_typeof(a) <> 'string') THEN
+				RAISE EXCEPTION 'invalidValue: % must be an array of strings', k
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			result := result || jsonb_build_object(k, (SELECT string_agg(a, ',') FROM jsonb_array_elements_text(v) a));
+		ELSIF k IN ('startIndex', 'count') AND jsonb_typeof(v) IN ('number', 'string') THEN
+			result := result || jsonb_build_object(k, v #>> '{}');
+		ELSIF jsonb_typeof(v) = 'string' THEN
+			result := result || jsonb_build_object(k, v #>> '{}');
+		ELSE
+			RAISE EXCEPTION 'invalidValue: % has the wrong type (%)', k, jsonb_typeof(v)
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+	END LOOP;
+	RETURN result;
+END;
+$$;
+
+-- The request, in one subtransaction, then its System Log row.
+CREATE FUNCTION scim._handle(p_method text, p_path text, p_query text, p_headers jsonb, p_body text,
+							 OUT status integer, OUT headers jsonb, OUT body jsonb)
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, scim, pg_temp
+AS $$
+DECLARE
+	m			text := upper(coalesce(btrim(p_method), ''));
+	req_path	text := coalesce(p_path, '');
+	query		text := p_query;
+	hdr			jsonb := '{}';
+	auth		text;
+	ws			text;
+	segs		text[];
+	nseg		integer;
+	seg1		text;
+	seg2		text;
+	params		jsonb;
+	req			jsonb;
+	cur			scim.users;
+	new			scim.users;
+	policy		text;
+	total		bigint;
+	allow		text;
+	log_id		uuid;
+	log_user	text;
+	log_type	text;
+	log_detail	text;
+	err_state	text;
+	err_msg		text;
+	err_detail	text;
+BEGIN
+	headers := jsonb_build_object('Content-Type', 'application/scim+json');
+
+	-- header names are lower-cased by the caller; tolerate any case
+	IF jsonb_typeof(p_headers) = 'object' THEN
+		SELECT coalesce(jsonb_object_agg(lower(h.key), h.value), '{}') INTO hdr FROM jsonb_each(p_headers) h;
+	END IF;
+
+	-- a path that still carries its query string
+	IF position('?' IN req_path) > 0 THEN
+		query := coalesce(query, substr(req_path, position('?' IN req_path) + 1));
+		req_path := left(req_path, position('?' IN req_path) - 1);
+	END IF;
+	segs := array_remove(string_to_array(req_path, '/'), '');
+	nseg := coalesce(array_length(segs, 1), 0);
+	seg1 := lower(segs[1]);
+	seg2 := segs[2];
+
+	-- authentication: Bearer token -> workspace
+	auth := hdr ->> 'authorization';
+	IF auth ~* '^\s*bearer\s+\S' THEN
+		ws := scim.authenticate(auth);
+	END IF;
+	IF ws IS NULL THEN
+		status := 401;
+		log_detail := CASE WHEN auth IS NULL OR btrim(auth) = '' THEN 'authentication required: no Authorization header'
+						   WHEN auth !~* '^\s*bearer\s+\S' THEN 'authentication required: the Authorization scheme must be Bearer'
+						   ELSE 'the bearer token is not valid (unknown or revoked)' END;
+		headers := headers || jsonb_build_object('WWW-Authenticate', 'Bearer realm="scim"');
+		body := scim._error(401, NULL, log_detail);
+		PERFORM scim.log_attempt('scim', m, p_path, NULL, NULL, status, NULL, log_detail, NULL);
+		RETURN;
+	END IF;
+
+	BEGIN
+		params := scim._query_params(query);
+
+		IF nseg = 0 THEN
+			status := 404;
+		-- ---- /Users ----------------------------------------------------
+		ELSIF seg1 = 'users' AND nseg = 1 THEN
+			IF m = 'GET' THEN
+				SELECT l.body, l.total INTO body, total
+				FROM scim._list_users(ws, params ->> 'filter', params ->> 'startIndex', params ->> 'count',
+									  params ->> 'sortBy', params ->> 'sortOrder',
+									  params ->> 'attributes', params ->> 'excludedAttributes') l;
+				status := 200;
+				log_detail := format('%s of %s result(s)', body -> 'itemsPerPage', total)
+					|| coalesce('; filter: ' || (params ->> 'filter'), '');
+			ELSIF m = 'POST' THEN
+				req := scim._request_json(p_body);
+				log_user := CASE WHEN jsonb_typeof(req -> 'userName') = 'string' THEN req ->> 'userName' END;
+				new := scim._user_from_resource(req, 'create', ws, NULL);
+				log_user := new.user_name;
+				cur := scim._user_insert(new);
+				log_id := cur.id;
+				body := scim.user_resource(cur, params ->> 'attributes', params ->> 'excludedAttributes');
+				status := 201;
+				headers := headers || jsonb_build_object(
+					'Location', rtrim(current_setting('scim_provision.base_url'), '/') || '/Users/' || cur.id,
+					'ETag', 'W/"' || cur.version || '"');
+			ELSE
+				allow := 'GET, POST';
+			END IF;
+		-- ---- /Users/.search and /.search --------------------------------
+		ELSIF (seg1 = 'users' AND nseg = 2 AND lower(seg2) = '.search') OR (seg1 = '.search' AND nseg = 1) THEN
+			IF m = 'POST' THEN
+				req := scim._search_params(scim._request_json(p_body));
+				SELECT l.body, l.total INTO body, total
+				FROM scim._list_users(ws, req ->> 'filter', req ->> 'startIndex', req ->> 'count',
+									  req ->> 'sortBy', req ->> 'sortOrder',
+									  req ->> 'attributes', req ->> 'excludedAttributes') l;
+				status := 200;
+				log_detail := format('%s of %s result(s)', body -> 'itemsPerPage', total)
+					|| coalesce('; filter: ' || (req ->> 'filter'), '');
+			ELSE
+				allow := 'POST';
+			END IF;
+		-- ---- /Users/{id} ------------------------------------------------
+		ELSIF seg1 = 'users' AND nseg = 2 THEN
+			IF m NOT IN ('GET', 'PUT', 'PATCH', 'DELETE') THEN
+				allow := 'GET, PUT, PATCH, DELETE';
+			ELSE
+				IF seg2 ~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$' THEN
+					IF m = 'GET' THEN
+						SELECT u.* INTO cur FROM scim.users u WHERE u.id = seg2::uuid AND u.workspace = ws;
+					ELSE
+						SELECT u.* INTO cur FROM scim.users u WHERE u.id = seg2::uuid AND u.workspace = ws FOR UPDATE;
+					END IF;
+				END IF;
+				IF cur.id IS NULL THEN
+					status := 404;
+					log_detail := format('no user with id "%s"', left(seg2, 100));
+				ELSE
+					log_id := cur.id;
+					log_user := cur.user_name;
+					IF m <> 'GET' AND hdr ? 'if-match' AND NOT scim._etag_matches(hdr ->> 'if-match', cur.version) THEN
+						status := 412;
+						log_detail := format('If-Match %s does not match the current version W/"%s"',
+											 left(hdr ->> 'if-match', 100), cur.version);
+					ELSIF m = 'GET' THEN
+						IF hdr ? 'if-none-match' AND scim._etag_matches(hdr ->> 'if-none-match', cur.version) THEN
+							status := 304;
+						ELSE
+							status := 200;
+							body := scim.user_resource(cur, params ->> 'attributes', params ->> 'excludedAttributes');
+						END IF;
+					ELSIF m = 'PUT' THEN
+						req := scim._request_json(p_body);
+						new := scim._user_from_resource(req, 'replace', ws, cur);
+						cur := scim._user_update(new);
+						log_user := cur.user_name;
+						status := 200;
+						body := scim.user_resource(cur, params ->> 'attributes', params ->> 'excludedAttributes');
+					ELSIF m = 'PATCH' THEN
+						req := scim._request_json(p_body);
+						IF jsonb_typeof(req) IS DISTINCT FROM 'object' THEN
+							RAISE EXCEPTION 'invalidSyntax: a PATCH body must be a PatchOp object'
+								USING ERRCODE = 'invalid_parameter_value';
+						END IF;
+						SELECT e.value INTO req FROM jsonb_each(req) e WHERE lower(e.key) = 'operations';
+						IF jsonb_typeof(req) IS DISTINCT FROM 'array' THEN
+							RAISE EXCEPTION 'invalidSyntax: a PATCH body needs an "Operations" array'
+								USING ERRCODE = 'invalid_parameter_value';
+						END IF;
+						new := scim._user_from_resource(scim.patch_apply(scim.user_resource(cur), req), 'full', ws, cur);
+						cur := scim._user_update(new);
+						log_user := cur.user_name;
+						status := 200;
+						body := scim.user_resource(cur, params ->> 'attributes', params ->> 'excludedAttributes');
+					ELSE
+						SELECT w.deletion_policy INTO policy FROM scim.workspaces w WHERE w.name = ws;
+						IF policy = 'delete' THEN
+							DELETE FROM scim.users u WHERE u.id = cur.id;
+							log_detail := 'user deleted (deletion policy "delete")';
+						ELSE
+							UPDATE scim.users u SET active = false WHERE u.id = cur.id RETURNING u.* INTO cur;
+							log_detail := 'user deactivated (deletion policy "deactivate")';
+						END IF;
+						status := 204;
+					END IF;
+					IF status IN (200, 304) THEN
+						headers := headers || jsonb_build_object('ETag', 'W/"' || cur.version || '"');
+					END IF;
+				END IF;
+			END IF;
+		ELSIF seg1 = 'users' THEN
+			status := 404;
+		-- ---- /Groups: not provisioned yet ------------------------------
+		-- GET answers an empty ListResponse (IdP connection tests ask for
+		-- groups); writes are 501 until group provisioning exists.
+		ELSIF seg1 = 'groups' THEN
+			IF (nseg = 1 AND m = 'GET') OR (nseg = 2 AND lower(seg2) = '.search' AND m = 'POST') THEN
+				status := 200;
+				body := jsonb_build_object(
+					'schemas', jsonb_build_array('urn:ietf:params:scim:api:messages:2.0:ListResponse'),
+					'totalResults', 0, 'startIndex', 1, 'itemsPerPage', 0, 'Resources', '[]'::jsonb);
+			ELSIF nseg = 2 AND m = 'GET' THEN
+				status := 404;
+				log_detail := format('no group with id "%s"', left(seg2, 100));
+			ELSIF nseg <= 2 AND m IN ('POST', 'PUT', 'PATCH', 'DELETE') THEN
+				status := 501;
+				log_detail := 'group provisioning is not supported yet';
+			ELSIF nseg = 1 THEN
+				allow := 'GET, POST';
+			ELSIF nseg = 2 THEN
+				allow := 'GET, PUT, PATCH, DELETE';
+			ELSE
+				status := 404;
+			END IF;
+		-- ---- discovery (58_discovery.sql) -------------------------------
+		ELSIF seg1 = 'serviceproviderconfig' AND nseg = 1 THEN
+			IF m = 'GET' THEN
+				status := 200;
+				body := scim.service_provider_config();
+			ELSE
+				allow := 'GET';
+			END IF;
+		ELSIF seg1 IN ('schemas', 'resourcetypes') AND nseg <= 2 THEN
+			IF m <> 'GET' THEN
+				allow := 'GET';
+			ELSIF nseg = 1 THEN
+				status := 200;
+				body := scim._discovery_list(CASE seg1 WHEN 'schemas' THEN scim.schema_definitions()
+													   ELSE scim.resource_type_definitions() END);
+			ELSE
+				SELECT r.value INTO body
+				FROM jsonb_array_elements(CASE seg1 WHEN 'schemas' THEN scim.schema_definitions()
+													ELSE scim.resource_type_definitions() END) r
+				WHERE lower(r.value ->> 'id') = lower(seg2) OR lower(r.value ->> 'name') = lower(seg2)
+				LIMIT 1;
+				IF body IS NULL THEN
+					status := 404;
+					log_detail := format('no %s "%s"', CASE seg1 WHEN 'schemas' THEN 'schema' ELSE 'resource type' END, left(seg2, 200));
+				ELSE
+					status := 200;
+				END IF;
+			END IF;
+		ELSIF seg1 IN ('bulk', 'me') AND nseg = 1 THEN
+			status := 501;
+			log_detail := format('/%s is not supported', segs[1]);
+		ELSE
+			status := 404;
+		END IF;
+
+		IF allow IS NOT NULL THEN
+			status := 405;
+			log_detail := format('method %s is not allowed on %s', left(m, 20), left(p_path, 200));
+			headers := headers || jsonb_build_object('Allow', allow);
+		ELSIF status = 404 AND log_detail IS NULL THEN
+			log_detail := format('no endpoint %s', left(p_path, 200));
+		END IF;
+		IF status >= 400 THEN
+			body := scim._error(status, NULL, log_detail);
+		END IF;
+	EXCEPTION WHEN OTHERS THEN
+		GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT, err_detail = PG_EXCEPTION_DETAIL;
+		SELECT e.status, e.scim_type, e.detail INTO status, log_type, log_detail
+		FROM scim._scim_error(err_state, err_msg, err_detail, log_user) e;
+		IF status = 500 THEN
+			RAISE LOG 'scim_provision: % % failed: % (SQLSTATE %)', m, left(p_path, 200), err_msg, err_state;
+		END IF;
+		IF m = 'POST' THEN
+			log_id := NULL;		-- the new row was rolled back
+		END IF;
+		headers := jsonb_build_object('Content-Type', 'application/scim+json');
+		body := scim._error(status, log_type, log_detail);
+	END;
+
+	IF body IS NULL THEN
+		headers := headers - 'Content-Type';		-- 204, 304: no body
+	END IF;
+	PERFORM scim.log_attempt('scim', m, p_path, log_id, log_user, status, log_type, log_detail, ws);
+END;
+$$;
+
+-- The public entry point (fixed signature, DESIGN.md section 3).  A SQL
+-- wrapper because PL/pgSQL refuses an input and an output parameter of the
+-- same name (headers, body).  SECURITY DEFINER so that scim_api.dispatch,
+-- running as scim_client, can call it without any access to scim's tables.
+CREATE FUNCTION scim.handle(method text, path text, query text DEFAULT NULL, headers jsonb DEFAULT '{}',
+							body text DEFAULT NULL)
+	RETURNS TABLE(status integer, headers jsonb, body jsonb)
+	LANGUAGE sql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, scim, pg_temp
+AS $$
+	SELECT h.status, h.headers, h.body FROM scim._handle($1, $2, $3, $4, $5) h;
+$$;
+COMMENT ON FUNCTION scim.handle(text, text, text, jsonb, text) IS
+	'SCIM 2.0 endpoint: (method, path, raw query, lower-cased headers, raw body) -> (status, headers, body); logs every request';
+
+REVOKE ALL ON FUNCTION scim._error(integer, text, text), scim._etag_matches(text, bigint),
+	scim._int_param(text, text, bigint),
+	scim._list_users(text, text, text, text, text, text, text, text),
+	scim._search_params(jsonb),
+	scim._handle(text, text, text, jsonb, text),
+	scim.handle(text, text, text, jsonb, text) FROM PUBLIC;
