@@ -13,7 +13,9 @@
  * enterprise manager.managerId (SCIM 1.1) for manager.value.  Read-only
  * attributes (id, meta, groups, schemas) are ignored, password is accepted
  * and discarded (we authenticate nobody, so we keep no secret), unknown
- * attributes and unknown extension schemas are ignored.  An empty string is
+ * attributes and unknown extension schemas are ignored, and so is every
+ * (sub-)attribute the attribute registry (registry.c) marks readOnly, such
+ * as manager.displayName.  An empty string is
  * treated like null ("not sent"), because IdP templates render a missing
  * source value as "".  Errors are SQLSTATE 22023 with a "scimType: "
  * message prefix (invalidValue, invalidSyntax), which scim.handle turns into
@@ -23,7 +25,9 @@
  * lists the extensions present, meta carries resourceType, created,
  * lastModified, location and version (the ETag W/"<version>"), and the
  * attributes/excludedAttributes projection of RFC 7644 section 3.9 is
- * applied (id and schemas always returned; password never).
+ * applied with the registry's "returned" characteristic: "always" ones
+ * (id) and schemas are always there, "never" ones (password) never,
+ * "request" ones only when asked for by name.
  *
  * Everything is built on PostgreSQL's jsonb API (in-memory JsonbValue
  * trees), inside the caller's short-lived memory context.
@@ -47,6 +51,7 @@
 #include "utils/uuid.h"
 
 #include "mapping.h"
+#include "registry.h"
 
 PG_FUNCTION_INFO_V1(scim_user_from_resource);
 PG_FUNCTION_INFO_V1(scim_user_resource);
@@ -253,6 +258,26 @@ jv_type_name(const JsonbValue *v)
 		default:
 			return "a container";
 	}
+}
+
+/* The registry's definition of a User's [urn:]attr[.sub] (urn NULL = core), or NULL. */
+static const ScimAttrDef *
+user_attr_def(const char *urn, const char *attr, const char *sub)
+{
+	ScimAttrRef ref;
+
+	if (!scim_registry_lookup("User", urn ? urn : SCIM_URN_CORE_USER, attr, sub, &ref))
+		return NULL;
+	return sub ? ref.sub : ref.attr;
+}
+
+/* Whether the registry marks a User's (sub-)attribute readOnly: ignored on input. */
+static bool
+read_only(const char *urn, const char *attr, const char *sub)
+{
+	const ScimAttrDef *def = user_attr_def(urn, attr, sub);
+
+	return def != NULL && def->mutability == SCIM_MUT_READ_ONLY;
 }
 
 /* ------------------------------------------------------------------------
@@ -562,8 +587,8 @@ read_multi(JsonbValue *v, const char *attr, MapField *mirror)
 					sub = element_subs[s];
 					break;
 				}
-			if (sub == NULL || sv->type == jbvNull)
-				continue;		/* unknown sub-attributes are ignored */
+			if (sub == NULL || sv->type == jbvNull || read_only(NULL, attr, sub))
+				continue;		/* unknown and read-only sub-attributes are ignored */
 			if (strcmp(sub, "primary") == 0)
 			{
 				if (read_boolean(sv, "primary", &primary) == FS_VALUE)
@@ -650,6 +675,8 @@ read_manager(JsonbValue *v)
 			sub = "displayName";
 		else
 			continue;
+		if (read_only(SCIM_MAP_URN_ENTERPRISE, "manager", sub))
+			continue;
 		f = read_string(sv, "manager");
 		/* managerId must not override an explicit value */
 		if (f.state == FS_VALUE && !(strcmp(sub, "value") == 0 && key_eq(k, "managerId", true) && jv_get(out, "value", false)))
@@ -688,7 +715,7 @@ read_name(MappedUser *m, JsonbValue *v)
 		const InAttr *a = find_attr(name_attrs, k->val.string.val, k->val.string.len);
 		MapField	f;
 
-		if (a == NULL)
+		if (a == NULL || read_only(NULL, "name", a->name))
 			continue;
 		f = read_string(&in->val.object.pairs[i].value, a->name);
 		if (a->kind == AK_COLUMN)
@@ -704,7 +731,7 @@ read_enterprise_attr(MappedUser *m, const char *name, int len, JsonbValue *v)
 	const InAttr *a = find_attr(enterprise_attrs, name, len);
 	JsonbValue	null_value = {.type = jbvNull};
 
-	if (a == NULL)
+	if (a == NULL || read_only(SCIM_MAP_URN_ENTERPRISE, a->name, NULL))
 		return;
 	if (m->enterprise == NULL)
 		m->enterprise = jv_object();
@@ -805,6 +832,8 @@ read_core_attr(MappedUser *m, const char *name, int len, JsonbValue *v)
 		}
 		return;
 	}
+	if (read_only(NULL, a->name, NULL))
+		return;					/* id, meta, groups */
 	switch (a->kind)
 	{
 		case AK_IGNORE:
@@ -1533,12 +1562,21 @@ typedef struct ProjRef
 	char	   *sub;
 } ProjRef;
 
+/* An attribute to leave out whatever the lists say (returned never / request). */
+typedef struct DropRef
+{
+	const char *urn;			/* NULL: core */
+	const char *attr;
+} DropRef;
+
 typedef struct Projection
 {
 	int			n_include;
 	ProjRef    *include;
 	int			n_exclude;
 	ProjRef    *exclude;
+	int			n_drop;
+	DropRef    *drop;
 } Projection;
 
 static const char *const known_extensions[] = {SCIM_MAP_URN_ENTERPRISE, SCIM_MAP_URN_PROVISION, NULL};
@@ -1640,11 +1678,19 @@ name_eq(const JsonbValue *key, const char *name)
 	return key_eq(key, name, true);
 }
 
-/* Attributes always returned (RFC 7643: id; schemas by RFC 7644 section 3.9). */
+/* Attributes always returned: schemas, and those the registry says "always" (id). */
 static bool
 always_returned(const char *urn, const JsonbValue *key)
 {
-	return urn == NULL && (key_eq(key, "id", false) || key_eq(key, "schemas", false));
+	char	   *name;
+	const ScimAttrDef *def;
+
+	if (urn == NULL && key_eq(key, "schemas", false))
+		return true;
+	name = jv_cstr(key);
+	def = user_attr_def(urn, name, NULL);
+	pfree(name);
+	return def != NULL && def->returned == SCIM_RET_ALWAYS;
 }
 
 /* Keep only the sub-attributes named by refs (for one complex value or an array of them). */
@@ -1774,11 +1820,79 @@ project_members(JsonbValue *obj, const char *urn, Projection *proj)
 	return obj->val.object.nPairs > 0;
 }
 
+/*
+ * The registry's User attributes that are never returned, or only on
+ * request and not requested by name in the attributes list.
+ */
+static void
+compute_drops(Projection *proj)
+{
+	const ScimResourceTypeDef *rt = scim_registry_resource_type("User");
+	int			cap = 8;
+
+	proj->n_drop = 0;
+	proj->drop = palloc(cap * sizeof(DropRef));
+	if (rt == NULL)
+		return;
+	for (int s = -1; s < rt->n_extensions; s++)
+	{
+		const ScimSchemaDef *sd = s < 0 ? rt->schema : rt->extensions[s].schema;
+		const char *urn = s < 0 ? NULL : sd->id;
+
+		for (int a = 0; a < sd->n_attrs; a++)
+		{
+			const ScimAttrDef *def = &sd->attrs[a];
+			bool		requested = false;
+
+			if (def->returned != SCIM_RET_NEVER && def->returned != SCIM_RET_REQUEST)
+				continue;
+			if (def->returned == SCIM_RET_REQUEST)
+				for (int r = 0; r < proj->n_include; r++)
+					if (proj->include[r].attr && pg_strcasecmp(proj->include[r].attr, def->name) == 0 &&
+						(proj->include[r].urn == NULL || (urn && strcmp(proj->include[r].urn, urn) == 0)))
+						requested = true;
+			if (requested)
+				continue;
+			if (proj->n_drop == cap)
+			{
+				cap *= 2;
+				proj->drop = repalloc(proj->drop, cap * sizeof(DropRef));
+			}
+			proj->drop[proj->n_drop].urn = urn;
+			proj->drop[proj->n_drop].attr = def->name;
+			proj->n_drop++;
+		}
+	}
+}
+
+static void
+apply_drops(JsonbValue *res, Projection *proj)
+{
+	for (int d = 0; d < proj->n_drop; d++)
+	{
+		JsonbValue *obj = res;
+
+		if (proj->drop[d].urn)
+		{
+			obj = jv_get(res, proj->drop[d].urn, false);
+			if (obj == NULL || obj->type != jbvObject)
+				continue;
+		}
+		for (int i = 0; i < obj->val.object.nPairs; i++)
+			if (key_eq(&obj->val.object.pairs[i].key, proj->drop[d].attr, true))
+			{
+				jv_remove(obj, i);
+				break;
+			}
+	}
+}
+
 static void
 project(JsonbValue *res, Projection *proj)
 {
 	JsonbValue *schemas;
 
+	apply_drops(res, proj);
 	if (proj->n_include == 0 && proj->n_exclude == 0)
 		return;
 	project_members(res, NULL, proj);
@@ -1860,6 +1974,7 @@ scim_user_resource(PG_FUNCTION_ARGS)
 			cache->proj.n_include = parse_ref_list(attributes, &cache->proj.include);
 		else if (excluded)
 			cache->proj.n_exclude = parse_ref_list(excluded, &cache->proj.exclude);
+		compute_drops(&cache->proj);
 		fcinfo->flinfo->fn_extra = cache;
 		MemoryContextSwitchTo(old);
 	}
