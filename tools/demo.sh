@@ -24,7 +24,7 @@ CREATE EXTENSION scim_provision CASCADE;
 SELECT scim.approve_domain('example.com');
 SELECT scim.create_token('onelogin') AS token \gset
 SELECT jsonb_build_object('authorization', 'Bearer ' || :'token') AS auth \gset
-\echo 'token (shown once; only its SHA-256 is stored):' :'token'
+\echo 'token (shown once; only its SHA-256 is stored):' :token
 
 \echo
 \echo '== 2. OneLogin provisions ann: looks her up, then POST /Users'
