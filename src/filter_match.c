@@ -935,8 +935,8 @@ compare_any(const ScimFilterTarget *t, ScimFilterOp op, const SjValue *v)
 
 /* The object that holds the attribute: the resource, or an extension's object. */
 static const SjValue *
-container_for(const SjValue *resource, const ScimAttrPath *path, const ScimFilterTarget *t,
-			  const ScimAttrRef *ref, bool known)
+container_for(const SjValue *resource, const ScimAttrPath *path, const ScimAttrRef *ref,
+			  bool known)
 {
 	const ScimSchemaDef *sd = NULL;
 
@@ -994,7 +994,7 @@ eval_compare(const ScimFilterNode *node, const SjValue *obj, const ScimAttrPath 
 	}
 	else
 	{
-		container = container_for(obj, path, &t, &t.ref, t.known);
+		container = container_for(obj, path, &t.ref, t.known);
 		if (container == NULL || container->type != SJ_OBJECT)
 			v = NULL;
 		else
@@ -1061,14 +1061,12 @@ eval_valuepath(const ScimFilterNode *node, const SjValue *resource, MatchCtx *ct
 {
 	const ScimAttrPath *path = &node->u.vp.path;
 	ScimAttrRef ref;
-	ScimFilterTarget t;
 	bool		known;
 	const SjValue *container;
 	const SjValue *v;
 
 	known = scim_registry_lookup(ctx->resource_type, path->schema, path->attr, NULL, &ref);
-	memset(&t, 0, sizeof(t));
-	container = container_for(resource, path, &t, &ref, known);
+	container = container_for(resource, path, &ref, known);
 	if (container == NULL || container->type != SJ_OBJECT)
 		return 0;
 	v = sj_object_get(container, path->attr, strlen(path->attr), true);

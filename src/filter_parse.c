@@ -157,6 +157,7 @@ quote_input(char *buf, size_t bufsize, const char *s, size_t len)
 static const char *
 where(const Parser *p, const Token *t, char *buf, size_t bufsize)
 {
+	(void) p;
 	if (t->kind == TK_EOF)
 		snprintf(buf, bufsize, "at end of filter, position %d", t->pos);
 	else
@@ -1049,9 +1050,11 @@ parse_unary(Parser *p, int depth, const ScimAttrPath *vp, const Token *after)
 static ScimFilterNode *
 parse_and(Parser *p, int depth, const ScimAttrPath *vp, const Token *after)
 {
-	NodeList	list = {{0}};
+	NodeList	list;
 	ScimFilterNode *n = parse_unary(p, depth, vp, after);
 
+	list.items = NULL;
+	list.count = list.cap = 0;
 	if (n == NULL)
 		return NULL;
 	if (!tok_is(&p->tok, "and"))
@@ -1074,9 +1077,11 @@ parse_and(Parser *p, int depth, const ScimAttrPath *vp, const Token *after)
 static ScimFilterNode *
 parse_or(Parser *p, int depth, const ScimAttrPath *vp)
 {
-	NodeList	list = {{0}};
+	NodeList	list;
 	ScimFilterNode *n = parse_and(p, depth, vp, NULL);
 
+	list.items = NULL;
+	list.count = list.cap = 0;
 	if (n == NULL)
 		return NULL;
 	if (!tok_is(&p->tok, "or"))
