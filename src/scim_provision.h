@@ -20,6 +20,7 @@
 /* GUC/initialisation hooks, one per subsystem (called from _PG_init). */
 extern void scim_filter_init_gucs(void);	/* filter_sql.c */
 extern void scim_api_init_gucs(void);	/* users.c */
+extern void scim_groups_init_gucs(void);	/* groups.c: bulk and cursor limits */
 extern void scim_worker_init(void); /* worker.c: GUCs and, when preloaded, registration */
 
 /* Backend ScimAllocator over palloc in CurrentMemoryContext (scim_provision.c). */
