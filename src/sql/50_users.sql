@@ -163,12 +163,19 @@ BEGIN
 	scim_type := NULL;
 	detail := NULL;
 	id := NULL;
+	-- an unknown workspace: nothing to do but say so (and log it)
+	IF NOT EXISTS (SELECT FROM scim.workspaces w WHERE w.name = provision_user.workspace) THEN
+		status := 404;
+		detail := format('workspace "%s" does not exist', provision_user.workspace);
+		PERFORM scim.log_attempt(provision_user.source, 'POST', '/Users', NULL, CASE WHEN jsonb_typeof(resource -> 'userName') = 'string' THEN resource ->> 'userName' END, status, NULL, detail, provision_user.workspace);
+		RETURN NEXT;
+		RETURN;
+	END IF;
 	BEGIN
 		IF resource IS NULL OR jsonb_typeof(resource) <> 'object' THEN
 			RAISE EXCEPTION 'invalidSyntax: a user resource must be a JSON object'
 				USING ERRCODE = 'invalid_parameter_value';
 		END IF;
-		PERFORM scim._require_workspace(provision_user.workspace);
 		-- the lookup keys, read through the mapping (any spelling the mapping accepts)
 		keys := scim._user_from_resource(resource, 'merge', provision_user.workspace, NULL);
 		log_user := keys.user_name;
@@ -239,8 +246,15 @@ BEGIN
 	scim_type := NULL;
 	detail := NULL;
 	id := NULL;
+	-- an unknown workspace: nothing to do but say so (and log it)
+	IF NOT EXISTS (SELECT FROM scim.workspaces w WHERE w.name = deprovision_user.workspace) THEN
+		status := 404;
+		detail := format('workspace "%s" does not exist', deprovision_user.workspace);
+		PERFORM scim.log_attempt(deprovision_user.source, 'DELETE', '/Users', NULL, NULL, status, NULL, detail, deprovision_user.workspace);
+		RETURN NEXT;
+		RETURN;
+	END IF;
 	BEGIN
-		PERFORM scim._require_workspace(deprovision_user.workspace);
 		IF deprovision_user.external_id IS NOT NULL THEN
 			SELECT u.* INTO cur FROM scim.users u
 			WHERE u.workspace = deprovision_user.workspace AND u.external_id = deprovision_user.external_id
