@@ -86,7 +86,8 @@ const ScimPatchLimits scim_patch_default_limits = {
 	SCIM_PATCH_DEFAULT_MAX_OPERATIONS,
 	SCIM_PATCH_DEFAULT_MAX_VALUE_DEPTH,
 	SCIM_PATCH_DEFAULT_MAX_RESOURCE_DEPTH,
-	SCIM_PATCH_DEFAULT_MAX_PATH_LENGTH
+	SCIM_PATCH_DEFAULT_MAX_PATH_LENGTH,
+	SCIM_PATCH_DEFAULT_MAX_WORK
 };
 
 /* how deep an "and" chain of a value filter may be to build an element */
@@ -159,6 +160,7 @@ typedef struct PaCtx
 	ScimPatchError *err;
 	SjValue    *res;			/* the working copy */
 	bool		nopath;			/* applying a member of a no-path value */
+	size_t		work_left;		/* comparisons this request may still make */
 } PaCtx;
 
 /* Result of a mutability check. */
@@ -200,6 +202,36 @@ static bool
 pa_oom(PaCtx *c)
 {
 	return pa_fail(c, SCIM_PATCH_OUT_OF_MEMORY, "out of memory while applying the patch");
+}
+
+/*
+ * Account for work: comparisons of elements and object members.  The
+ * engine never checks for interrupts, so a request whose values make the
+ * quadratic parts (duplicate detection, merges) expensive is refused once
+ * it has spent limits->max_work, instead of holding a backend for minutes.
+ */
+static bool
+pa_spend(PaCtx *c, size_t units)
+{
+	if (units > c->work_left)
+	{
+		c->work_left = 0;
+		return pa_fail(c, SCIM_PATCH_TOO_MANY,
+					   "the request needs more than %zu comparisons; send fewer or smaller values per request",
+					   c->limits->max_work);
+	}
+	c->work_left -= units;
+	return true;
+}
+
+/* the cost of comparing two values: members of one times members of the other */
+static size_t
+pa_cost(const SjValue *a, const SjValue *b)
+{
+	size_t		na = a != NULL && a->type == SJ_OBJECT ? a->u.obj.count : 0;
+	size_t		nb = b != NULL && b->type == SJ_OBJECT ? b->u.obj.count : 0;
+
+	return 1 + na * (nb + 1);
 }
 
 const char *
@@ -444,6 +476,8 @@ pa_put(PaCtx *c, SjValue *obj, const char *key, size_t keylen, SjValue *value)
 
 	if (value == NULL)
 		return pa_oom(c);
+	if (!pa_spend(c, 1 + obj->u.obj.count))
+		return false;
 	for (size_t i = 0; i < obj->u.obj.count; i++)
 	{
 		SjMember   *m = &obj->u.obj.members[i];
@@ -649,12 +683,15 @@ pa_coerce_complex(PaCtx *c, const PaAttr *def, const SjValue *v, bool keep_nulls
 		if (!pa_lookup_sub(def, m->key, m->keylen, &sub))
 		{
 			/* not in the schema: kept as sent */
+			char	   *key;
+
 			if (pa_nullish(m->value) && !keep_nulls)
 				continue;
+			key = scim_arena_strndup(c->arena, m->key, m->keylen);
 			nv = sj_deep_copy(c->arena, m->value);
-			if (nv == NULL)
+			if (nv == NULL || key == NULL)
 				return pa_oom(c);
-			if (!pa_put(c, obj, m->key, m->keylen, nv))
+			if (!pa_put(c, obj, key, m->keylen, nv))
 				return false;
 			continue;
 		}
@@ -806,13 +843,22 @@ pa_same_element(const PaAttr *def, const SjValue *x, const SjValue *e)
 	return true;
 }
 
-static long
-pa_find_same(const PaAttr *def, const SjValue *arr, const SjValue *e)
+/* *index of the first element of arr that is the same as e, or -1 */
+static bool
+pa_find_same(PaCtx *c, const PaAttr *def, const SjValue *arr, const SjValue *e, long *index)
 {
+	*index = -1;
 	for (size_t i = 0; i < arr->u.arr.count; i++)
+	{
+		if (!pa_spend(c, pa_cost(arr->u.arr.items[i], e)))
+			return false;
 		if (pa_same_element(def, arr->u.arr.items[i], e))
-			return (long) i;
-	return -1;
+		{
+			*index = (long) i;
+			return true;
+		}
+	}
+	return true;
 }
 
 /*
@@ -824,6 +870,8 @@ static bool
 pa_merge(PaCtx *c, const PaAttr *def, SjValue *dst, const SjValue *src,
 		 bool immutable_parent)
 {
+	if (!pa_spend(c, pa_cost(src, dst)))
+		return false;
 	for (size_t i = 0; i < src->u.obj.count; i++)
 	{
 		const SjMember *m = &src->u.obj.members[i];
@@ -876,6 +924,8 @@ pa_primary_before(PaCtx *c, const SjValue *arr, PaPrimary *p)
 	p->n = 0;
 	if (arr == NULL || arr->type != SJ_ARRAY || arr->u.arr.count == 0)
 		return true;
+	if (!pa_spend(c, arr->u.arr.count))
+		return false;
 	p->before = scim_arena_alloc(c->arena, arr->u.arr.count * sizeof(SjValue *));
 	if (p->before == NULL)
 		return pa_oom(c);
@@ -893,6 +943,8 @@ pa_primary_after(PaCtx *c, const PaAttr *def, SjValue *arr, const PaPrimary *p)
 
 	if (arr == NULL || arr->type != SJ_ARRAY)
 		return true;
+	if (!pa_spend(c, arr->u.arr.count))
+		return false;
 	for (size_t i = 0; i < arr->u.arr.count; i++)
 	{
 		SjValue    *e = arr->u.arr.items[i];
@@ -900,6 +952,8 @@ pa_primary_after(PaCtx *c, const PaAttr *def, SjValue *arr, const PaPrimary *p)
 
 		if (!pa_is_primary(e))
 			continue;
+		if (!pa_spend(c, p->n))
+			return false;
 		for (size_t j = 0; j < p->n; j++)
 			if (p->before[j] == e)
 				was = true;
@@ -1276,7 +1330,8 @@ pa_coerce_values(PaCtx *c, const PaAttr *a, const SjValue *v, SjValue **out)
 			return false;
 		if (e == NULL)
 			continue;
-		same = pa_find_same(a, arr, e);
+		if (!pa_find_same(c, a, arr, e, &same))
+			return false;
 		if (same >= 0)
 		{
 			if (a->type == PA_COMPLEX &&
@@ -1350,7 +1405,11 @@ pa_multi(PaCtx *c, PaOp op, const PaTarget *t, SjValue *cont, SjValue *cur,
 			for (size_t i = arr->u.arr.count; i-- > 0;)
 			{
 				const SjValue *x = arr->u.arr.items[i];
-				bool		hit = a->type == PA_COMPLEX ?
+				bool		hit;
+
+				if (!pa_spend(c, pa_cost(gv, x)))
+					return false;
+				hit = a->type == PA_COMPLEX ?
 					pa_complex_contains(a, x, gv) : pa_values_equal(a, x, gv);
 
 				if (hit)
@@ -1367,9 +1426,16 @@ pa_multi(PaCtx *c, PaOp op, const PaTarget *t, SjValue *cont, SjValue *cur,
 	{
 		bool		same = arr != NULL && arr->u.arr.count == nv->u.arr.count;
 
-		for (size_t i = 0; same && i < nv->u.arr.count; i++)
-			same = pa_find_same(a, arr, nv->u.arr.items[i]) >= 0 &&
-				pa_find_same(a, nv, arr->u.arr.items[i]) >= 0;
+		for (size_t i = 0; same && a->mut == PA_IMMUTABLE && i < nv->u.arr.count; i++)
+		{
+			long		k1;
+			long		k2;
+
+			if (!pa_find_same(c, a, arr, nv->u.arr.items[i], &k1) ||
+				!pa_find_same(c, a, nv, arr->u.arr.items[i], &k2))
+				return false;
+			same = k1 >= 0 && k2 >= 0;
+		}
 		if (a->mut == PA_IMMUTABLE && arr != NULL && !same)
 			return pa_fail(c, SCIM_PATCH_MUTABILITY,
 						   "attribute \"%s\" is immutable and already has values", a->name);
@@ -1394,8 +1460,10 @@ pa_multi(PaCtx *c, PaOp op, const PaTarget *t, SjValue *cont, SjValue *cur,
 	for (size_t i = 0; i < nv->u.arr.count; i++)
 	{
 		SjValue    *e = nv->u.arr.items[i];
-		long		k = pa_find_same(a, arr, e);
+		long		k;
 
+		if (!pa_find_same(c, a, arr, e, &k))
+			return false;
 		if (k >= 0)
 		{
 			if (a->type == PA_COMPLEX &&
@@ -1451,6 +1519,8 @@ pa_match(PaCtx *c, const PaTarget *t, const SjValue *arr, bool *matched, size_t 
 	*nmatch = 0;
 	if (arr == NULL)
 		return true;
+	if (!pa_spend(c, arr->u.arr.count))
+		return false;
 	for (size_t i = 0; i < arr->u.arr.count; i++)
 	{
 		int			r = 1;
@@ -1602,9 +1672,14 @@ pa_multi_filtered(PaCtx *c, PaOp op, const PaTarget *t, SjValue *cont, SjValue *
 			if (arr == NULL)
 				return pa_oom(c);
 		}
-		if (pa_find_same(a, arr, elem) < 0 &&
-			!sj_array_append(c->arena, arr, elem))
-			return pa_oom(c);
+		{
+			long		k;
+
+			if (!pa_find_same(c, a, arr, elem, &k))
+				return false;
+			if (k < 0 && !sj_array_append(c->arena, arr, elem))
+				return pa_oom(c);
+		}
 	}
 	else
 	{
@@ -2070,6 +2145,7 @@ scim_patch_apply(ScimArena *arena, const SjValue *resource, const SjValue *opera
 	c->err = err;
 	c->limits = limits ? limits : &scim_patch_default_limits;
 	c->rtype = resource_type ? resource_type : "User";
+	c->work_left = c->limits->max_work;
 
 	if (resource == NULL || resource->type != SJ_OBJECT)
 	{

@@ -37,7 +37,7 @@ typedef enum ScimPatchErrorCode
 	SCIM_PATCH_NO_TARGET,		/* remove without path; filter matched nothing */
 	SCIM_PATCH_INVALID_VALUE,	/* value of the wrong type or shape */
 	SCIM_PATCH_MUTABILITY,		/* readOnly/immutable/required attribute */
-	SCIM_PATCH_TOO_MANY,		/* more operations than the limit allows */
+	SCIM_PATCH_TOO_MANY,		/* more operations or work than the limits allow */
 	SCIM_PATCH_OUT_OF_MEMORY	/* the arena refused an allocation */
 } ScimPatchErrorCode;
 
@@ -58,12 +58,15 @@ typedef struct ScimPatchLimits
 	int			max_value_depth;	/* nesting of an operation's value */
 	int			max_resource_depth; /* nesting of the resource */
 	size_t		max_path_length;	/* bytes of one path */
+	size_t		max_work;		/* element and member comparisons per request */
 } ScimPatchLimits;
 
 #define SCIM_PATCH_DEFAULT_MAX_OPERATIONS 1000
 #define SCIM_PATCH_DEFAULT_MAX_VALUE_DEPTH 32
 #define SCIM_PATCH_DEFAULT_MAX_RESOURCE_DEPTH 64
 #define SCIM_PATCH_DEFAULT_MAX_PATH_LENGTH 4096
+/* about half a second of work at most; far above any real IdP request */
+#define SCIM_PATCH_DEFAULT_MAX_WORK ((size_t) 50000000)
 
 extern const ScimPatchLimits scim_patch_default_limits;
 
@@ -71,8 +74,9 @@ extern const ScimPatchLimits scim_patch_default_limits;
  * Apply "operations" to "resource" of type resource_type ("User" or
  * "Group").  "operations" is the Operations array, or a whole PatchOp
  * message (an object with an "Operations" member).  Returns the new
- * resource, allocated in arena (it may share no structure with the input),
- * or NULL with *err filled in.  limits may be NULL for the defaults.
+ * resource, allocated in arena (it shares no structure with the inputs;
+ * canonical attribute names point to the registry's static strings), or
+ * NULL with *err filled in.  limits may be NULL for the defaults.
  */
 extern SjValue *scim_patch_apply(ScimArena *arena, const SjValue *resource,
 								 const SjValue *operations, const char *resource_type,

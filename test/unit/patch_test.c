@@ -335,6 +335,33 @@ test_limits(void)
 	ok(out == NULL && err.code == SCIM_PATCH_INVALID_SYNTAX && err.op_index == 0,
 	   "a resource past the depth limit is refused");
 
+	/* the work budget: many values against many values */
+	{
+		SjValue    *members = sj_new_array(&arena);
+		SjValue    *group = parse("{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],\"displayName\":\"G\"}");
+		SjValue    *opsv = parse("[{\"op\":\"add\",\"path\":\"members\",\"value\":[]}]");
+		SjValue    *value = sj_object_get(opsv->u.arr.items[0], "value", 5, false);
+		char		id[32];
+
+		for (int i = 0; i < 3000; i++)
+		{
+			SjValue    *m = sj_new_object(&arena);
+
+			snprintf(id, sizeof(id), "member-%d", i);
+			sj_object_set(&arena, m, "value", 5, sj_new_string(&arena, id, strlen(id)), false);
+			sj_array_append(&arena, i < 1500 ? members : value, m);
+		}
+		sj_object_set(&arena, group, "members", 7, members, false);
+		out = scim_patch_apply(&arena, group, opsv, NULL, NULL, &err);
+		ok(out != NULL && sj_object_get(out, "members", 7, false)->u.arr.count == 3000,
+		   "1500 new members join 1500 within the default work budget");
+		lim = scim_patch_default_limits;
+		lim.max_work = 100000;
+		out = scim_patch_apply(&arena, group, opsv, NULL, &lim, &err);
+		ok(out == NULL && err.code == SCIM_PATCH_TOO_MANY && err.op_index == 1,
+		   "the same request past a small work budget is tooMany");
+	}
+
 	lim = scim_patch_default_limits;
 	lim.max_path_length = 8;
 	out = scim_patch_apply(&arena, parse(USER),
