@@ -43,5 +43,6 @@ _PG_init(void)
 	scim_api_init_gucs();
 	scim_filter_init_gucs();
 	scim_groups_init_gucs();
+	scim_worker_init();
 	MarkGUCPrefixReserved("scim_provision");
 }
