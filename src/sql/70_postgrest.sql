@@ -101,8 +101,8 @@ BEGIN
 				'schemas', pg_catalog.jsonb_build_array('urn:ietf:params:scim:api:messages:2.0:Error'),
 				'status', '400',
 				'detail', log_detail);
-			-- keep the log columns short and free of control characters
-			method := pg_catalog.left(pg_catalog.regexp_replace(method, '[^A-Za-z]', '', 'g'), 16);
+			-- keep the log columns short
+			method := pg_catalog.left(method, 16);
 			uri := pg_catalog.left(uri, 2000);
 		ELSE
 			-- split the URI: path ? query (the query stays percent-encoded)
@@ -215,7 +215,7 @@ BEGIN
 			'status', '500',
 			'detail', 'internal server error');
 		uri := pg_catalog.left(uri, 2000);
-		method := pg_catalog.left(pg_catalog.regexp_replace(method, '[^A-Za-z]', '', 'g'), 16);
+		method := pg_catalog.left(method, 16);
 	END;
 
 	-- Requests answered here rather than by scim.handle get their log row
