@@ -361,28 +361,11 @@ BEGIN
 			END IF;
 		ELSIF seg1 = 'users' THEN
 			status := 404;
-		-- ---- /Groups: not provisioned yet ------------------------------
-		-- GET answers an empty ListResponse (IdP connection tests ask for
-		-- groups); writes are 501 until group provisioning exists.
+		-- ---- /Groups (65_groups.sql) -----------------------------------
 		ELSIF seg1 = 'groups' THEN
-			IF (nseg = 1 AND m = 'GET') OR (nseg = 2 AND lower(seg2) = '.search' AND m = 'POST') THEN
-				status := 200;
-				body := jsonb_build_object(
-					'schemas', jsonb_build_array('urn:ietf:params:scim:api:messages:2.0:ListResponse'),
-					'totalResults', 0, 'startIndex', 1, 'itemsPerPage', 0, 'Resources', '[]'::jsonb);
-			ELSIF nseg = 2 AND m = 'GET' THEN
-				status := 404;
-				log_detail := format('no group with id "%s"', left(seg2, 100));
-			ELSIF nseg <= 2 AND m IN ('POST', 'PUT', 'PATCH', 'DELETE') THEN
-				status := 501;
-				log_detail := 'group provisioning is not supported yet';
-			ELSIF nseg = 1 THEN
-				allow := 'GET, POST';
-			ELSIF nseg = 2 THEN
-				allow := 'GET, PUT, PATCH, DELETE';
-			ELSE
-				status := 404;
-			END IF;
+			SELECT r.status, _handle.headers || r.headers, r.body, r.log_id, r.log_user, r.log_type, r.log_detail, r.allow
+			  INTO status, headers, body, log_id, log_user, log_type, log_detail, allow
+			  FROM scim._groups_route(ws, m, segs, params, hdr, p_body) r;
 		-- ---- discovery (58_discovery.sql) -------------------------------
 		ELSIF seg1 = 'serviceproviderconfig' AND nseg = 1 THEN
 			IF m = 'GET' THEN
@@ -426,7 +409,7 @@ BEGIN
 			log_detail := format('no endpoint %s', left(p_path, 200));
 		END IF;
 		IF status >= 400 THEN
-			body := scim._error(status, NULL, log_detail);
+			body := scim._error(status, log_type, log_detail);
 		END IF;
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT, err_detail = PG_EXCEPTION_DETAIL;
