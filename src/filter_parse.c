@@ -59,13 +59,37 @@ typedef enum TokKind
 	TK_DOT						/* only after "]" in a PATCH path */
 } TokKind;
 
+/* Keywords and operators, recognised once by the lexer (case-insensitive). */
+typedef enum Keyword
+{
+	KW_NONE,
+	KW_EQ,						/* KW_EQ .. KW_LE follow compare_ops[] */
+	KW_NE,
+	KW_CO,
+	KW_SW,
+	KW_EW,
+	KW_GT,
+	KW_GE,
+	KW_LT,
+	KW_LE,
+	KW_PR,
+	KW_AND,
+	KW_OR,
+	KW_NOT,
+	KW_TRUE,
+	KW_FALSE,
+	KW_NULL
+} Keyword;
+
 typedef struct Token
 {
 	TokKind		kind;
+	Keyword		kw;				/* TK_WORD: which keyword, if any */
 	int			pos;			/* byte offset of the first character */
 	const char *start;
 	size_t		len;
 	SjValue    *value;			/* TK_STRING: the decoded string */
+	bool		simple;			/* TK_WORD: a plain ATTRNAME (no URN, no sub) */
 } Token;
 
 typedef struct Parser
@@ -83,14 +107,47 @@ typedef struct Parser
 /* Longest piece of input quoted in a message. */
 #define QUOTE_MAX 40
 
-static const struct
-{
-	const char *name;
-	ScimFilterOp op;
-}			compare_ops[] = {
-	{"eq", SF_EQ}, {"ne", SF_NE}, {"co", SF_CO}, {"sw", SF_SW}, {"ew", SF_EW},
-	{"gt", SF_GT}, {"ge", SF_GE}, {"lt", SF_LT}, {"le", SF_LE}
+/* indexed by Keyword - KW_EQ */
+static const ScimFilterOp compare_ops[] = {
+	SF_EQ, SF_NE, SF_CO, SF_SW, SF_EW, SF_GT, SF_GE, SF_LT, SF_LE
 };
+
+/*
+ * Character classes, one table lookup per byte:
+ *	CC_WORD		continues a word: ALPHA DIGIT _ - $ . :
+ *	CC_START	starts a word: ALPHA $
+ *	CC_SPACE	white space between tokens: SP HT CR LF
+ *	CC_DIGIT	0-9
+ *	CC_NAME		continues an ATTRNAME: ALPHA DIGIT _ -
+ *	CC_PLAIN	a string byte needing no attention: printable ASCII but " and \
+ */
+#define CC_WORD		1
+#define CC_START	2
+#define CC_SPACE	4
+#define CC_DIGIT	8
+#define CC_NAME		16
+#define CC_PLAIN	32
+
+static const unsigned char cclass[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 0, 0, 4, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	36, 32, 0, 32, 35, 32, 32, 32, 32, 32, 32, 32, 32, 49, 33, 32,
+	57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 33, 32, 32, 32, 32, 32,
+	32, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51,
+	51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 32, 0, 32, 32, 49,
+	32, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51,
+	51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 32, 32, 32, 32, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+};
+
+#define CC(c, cls)	((cclass[(unsigned char) (c)] & (cls)) != 0)
 
 static ScimFilterNode *parse_or(Parser *p, int depth, const ScimAttrPath *vp);
 
@@ -208,35 +265,70 @@ describe_char(const unsigned char *s, size_t avail, char *buf, size_t bufsize)
  * ---------------------------------------------------------------------
  */
 static inline bool
-is_alpha(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static inline bool
 is_digit(unsigned char c)
 {
-	return c >= '0' && c <= '9';
-}
-
-static inline bool
-is_space(unsigned char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+	return CC(c, CC_DIGIT);
 }
 
 static inline bool
 is_word_start(unsigned char c)
 {
-	return is_alpha(c) || c == '$';
+	return CC(c, CC_START);
 }
 
-/* name characters, plus ':' and '.' (URN prefix, sub-attribute) */
 static inline bool
 is_word_char(unsigned char c)
 {
-	return is_alpha(c) || is_digit(c) || c == '_' || c == '-' || c == '$' ||
-		c == '.' || c == ':';
+	return CC(c, CC_WORD);
+}
+
+/* Which keyword a word is (ASCII case-insensitive), KW_NONE if none. */
+static Keyword
+classify_word(const char *w, size_t len)
+{
+	/* |0x20 lower-cases letters; no other word character maps onto one */
+	unsigned char a = (unsigned char) w[0] | 0x20;
+	unsigned char b = len > 1 ? ((unsigned char) w[1] | 0x20) : 0;
+
+	switch (len)
+	{
+		case 2:
+			switch (a)
+			{
+				case 'e':
+					return b == 'q' ? KW_EQ : b == 'w' ? KW_EW : KW_NONE;
+				case 'n':
+					return b == 'e' ? KW_NE : KW_NONE;
+				case 'c':
+					return b == 'o' ? KW_CO : KW_NONE;
+				case 's':
+					return b == 'w' ? KW_SW : KW_NONE;
+				case 'g':
+					return b == 't' ? KW_GT : b == 'e' ? KW_GE : KW_NONE;
+				case 'l':
+					return b == 't' ? KW_LT : b == 'e' ? KW_LE : KW_NONE;
+				case 'p':
+					return b == 'r' ? KW_PR : KW_NONE;
+				case 'o':
+					return b == 'r' ? KW_OR : KW_NONE;
+			}
+			return KW_NONE;
+		case 3:
+			if (a == 'a' && b == 'n' && ((unsigned char) w[2] | 0x20) == 'd')
+				return KW_AND;
+			if (a == 'n' && b == 'o' && ((unsigned char) w[2] | 0x20) == 't')
+				return KW_NOT;
+			return KW_NONE;
+		case 4:
+			if (sj_strcaseeq(w, 4, "true", 4))
+				return KW_TRUE;
+			if (sj_strcaseeq(w, 4, "null", 4))
+				return KW_NULL;
+			return KW_NONE;
+		case 5:
+			return sj_strcaseeq(w, 5, "false", 5) ? KW_FALSE : KW_NONE;
+	}
+	return KW_NONE;
 }
 
 static int
@@ -348,27 +440,50 @@ lex_string(Parser *p)
 	char	   *buf;
 	size_t		n = 0;
 	SjValue    *v;
+	size_t		len = p->len;
+	bool		plain;
 
-	/* find the closing quote first, so the buffer is sized exactly */
-	for (end = i; end < p->len && s[end] != '"'; end++)
-		if (s[end] == '\\' && end + 1 < p->len)
+	/*
+	 * Find the closing quote first, so the buffer is sized exactly; the run
+	 * of printable ASCII without escapes, the usual whole string, is
+	 * skipped a byte per table lookup.
+	 */
+	for (end = i; end < len && CC(s[end], CC_PLAIN); end++)
+		;
+	plain = (end < len && s[end] == '"');
+	for (; end < len && s[end] != '"'; end++)
+		if (s[end] == '\\' && end + 1 < len)
 			end++;
-	if (end >= p->len)
+	if (end >= len)
 	{
 		set_error(p, (int) start, "unterminated string starting at position %d", (int) start);
 		return;
 	}
-	buf = scim_arena_alloc(p->arena, end - i + 1);
-	if (buf == NULL)
+	/* the SjValue and its text in one allocation */
+	v = scim_arena_alloc(p->arena, sizeof(SjValue) + end - i + 1);
+	if (v == NULL)
 	{
 		set_oom(p);
 		return;
 	}
+	buf = (char *) (v + 1);
 
+	if (plain)
+	{
+		n = end - i;
+		memcpy(buf, s + i, n);
+		i = end;
+	}
 	while (i < end)
 	{
 		unsigned char c = (unsigned char) s[i];
 
+		if (CC(c, CC_PLAIN))
+		{
+			buf[n++] = (char) c;
+			i++;
+			continue;
+		}
 		if (c == '\\')
 		{
 			unsigned char e = (unsigned char) s[i + 1];
@@ -467,12 +582,7 @@ lex_string(Parser *p)
 	}
 	buf[n] = '\0';
 
-	v = scim_arena_alloc0(p->arena, sizeof(SjValue));
-	if (v == NULL)
-	{
-		set_oom(p);
-		return;
-	}
+	memset(v, 0, sizeof(SjValue));
 	v->type = SJ_STRING;
 	v->u.str.ptr = buf;
 	v->u.str.len = n;
@@ -522,10 +632,19 @@ next(Parser *p)
 		p->tok.kind = TK_EOF;
 		return;
 	}
-	while (p->pos < p->len && is_space((unsigned char) s[p->pos]))
-		p->pos++;
+	{
+		/* a local copy keeps the position in a register */
+		size_t		pos = p->pos;
+		size_t		len = p->len;
 
-	memset(&p->tok, 0, sizeof(p->tok));
+		while (pos < len && CC(s[pos], CC_SPACE))
+			pos++;
+		p->pos = pos;
+	}
+
+	p->tok.kw = KW_NONE;
+	p->tok.simple = false;
+	p->tok.value = NULL;
 	p->tok.pos = (int) p->pos;
 	p->tok.start = s + p->pos;
 	if (p->pos >= p->len)
@@ -566,12 +685,23 @@ next(Parser *p)
 				lex_number(p);
 			else if (is_word_start(c))
 			{
-				size_t		i = p->pos;
+				size_t		i = p->pos + 1;
+				size_t		len = p->len;
+				unsigned char all = CC_NAME;
 
-				while (i < p->len && is_word_char((unsigned char) s[i]))
-					i++;
+				/* "all" keeps CC_NAME while every later byte is a name byte */
+				for (; i < len; i++)
+				{
+					unsigned char k = cclass[(unsigned char) s[i]];
+
+					if (!(k & CC_WORD))
+						break;
+					all &= k;
+				}
 				p->tok.kind = TK_WORD;
 				p->tok.len = i - p->pos;
+				p->tok.kw = classify_word(s + p->pos, p->tok.len);
+				p->tok.simple = (all & CC_NAME) != 0;
 				p->pos = i;
 			}
 			else
@@ -587,35 +717,19 @@ next(Parser *p)
 		p->tok.kind = TK_EOF;
 }
 
-static bool
-tok_is(const Token *t, const char *kw)
+static inline bool
+tok_is(const Token *t, Keyword kw)
 {
-	size_t		n = strlen(kw);
-
-	if (t->kind != TK_WORD || t->len != n)
-		return false;
-	for (size_t i = 0; i < n; i++)
-	{
-		unsigned char c = (unsigned char) t->start[i];
-
-		if (c >= 'A' && c <= 'Z')
-			c += 'a' - 'A';
-		if (c != (unsigned char) kw[i])
-			return false;
-	}
-	return true;
+	return t->kind == TK_WORD && t->kw == kw;
 }
 
-static bool
+static inline bool
 tok_compare_op(const Token *t, ScimFilterOp *op)
 {
-	for (size_t i = 0; i < sizeof(compare_ops) / sizeof(compare_ops[0]); i++)
-		if (tok_is(t, compare_ops[i].name))
-		{
-			*op = compare_ops[i].op;
-			return true;
-		}
-	return false;
+	if (t->kind != TK_WORD || t->kw < KW_EQ || t->kw > KW_LE)
+		return false;
+	*op = compare_ops[t->kw - KW_EQ];
+	return true;
 }
 
 /* ---------------------------------------------------------------------
@@ -630,12 +744,8 @@ name_valid(const char *s, size_t n)
 	if (n == 0 || !is_word_start((unsigned char) s[0]))
 		return false;
 	for (size_t i = 1; i < n; i++)
-	{
-		unsigned char c = (unsigned char) s[i];
-
-		if (!(is_alpha(c) || is_digit(c) || c == '_' || c == '-'))
+		if (!CC(s[i], CC_NAME))
 			return false;
-	}
 	return true;
 }
 
@@ -655,6 +765,14 @@ word_to_path(Parser *p, const Token *t, const ScimAttrPath *vp, ScimAttrPath *ou
 	char		q[QUOTE_MAX + 8];
 
 	memset(out, 0, sizeof(*out));
+	if (t->simple)
+	{
+		/* the common case: a plain attribute name, already validated */
+		out->attr = scim_arena_strndup(p->arena, w, len);
+		if (out->attr == NULL)
+			goto oom;
+		return true;
+	}
 	for (size_t i = 0; i < len; i++)
 		if (w[i] == ':')
 			colon = i;
@@ -827,9 +945,9 @@ parse_value(Parser *p, const Token *op_tok)
 				set_oom(p);
 			break;
 		case TK_WORD:
-			if (tok_is(t, "true") || tok_is(t, "false"))
-				v = sj_new_bool(p->arena, tok_is(t, "true"));
-			else if (tok_is(t, "null"))
+			if (tok_is(t, KW_TRUE) || tok_is(t, KW_FALSE))
+				v = sj_new_bool(p->arena, tok_is(t, KW_TRUE));
+			else if (tok_is(t, KW_NULL))
 				v = sj_new_null(p->arena);
 			else
 			{
@@ -866,8 +984,35 @@ parse_attr_exp(Parser *p, int depth, const ScimAttrPath *vp)
 	char		w[64];
 	char		q[QUOTE_MAX + 8];
 
-	if (!word_to_path(p, &path_tok, vp, &path))
-		return NULL;
+	/*
+	 * The node is allocated before its kind is known (comparison or value
+	 * filter); a plain attribute name is stored right behind it, in the same
+	 * allocation.
+	 */
+	if (path_tok.simple)
+	{
+		n = scim_arena_alloc(p->arena, sizeof(ScimFilterNode) + path_tok.len + 1);
+		if (n == NULL)
+		{
+			set_oom(p);
+			return NULL;
+		}
+		memset(n, 0, sizeof(ScimFilterNode));
+		memcpy(n + 1, path_tok.start, path_tok.len);
+		((char *) (n + 1))[path_tok.len] = '\0';
+		path.schema = NULL;
+		path.attr = (const char *) (n + 1);
+		path.sub = NULL;
+	}
+	else
+	{
+		if (!word_to_path(p, &path_tok, vp, &path))
+			return NULL;
+		n = new_node(p, SF_COMPARE, path_tok.pos);
+		if (n == NULL)
+			return NULL;
+	}
+	n->position = path_tok.pos;
 	next(p);
 
 	if (p->tok.kind == TK_LBRACKET)
@@ -888,9 +1033,7 @@ parse_attr_exp(Parser *p, int depth, const ScimAttrPath *vp)
 		}
 		if (!check_depth(p, depth + 1, open))
 			return NULL;
-		n = new_node(p, SF_VALUEPATH, path_tok.pos);
-		if (n == NULL)
-			return NULL;
+		n->kind = SF_VALUEPATH;
 		n->u.vp.path = path;
 		next(p);
 		n->u.vp.filter = parse_or(p, depth + 1, &n->u.vp.path);
@@ -912,12 +1055,10 @@ parse_attr_exp(Parser *p, int depth, const ScimAttrPath *vp)
 		return n;
 	}
 
-	if (tok_is(&p->tok, "pr"))
+	n->kind = SF_COMPARE;
+	n->u.cmp.path = path;
+	if (tok_is(&p->tok, KW_PR))
 	{
-		n = new_node(p, SF_COMPARE, path_tok.pos);
-		if (n == NULL)
-			return NULL;
-		n->u.cmp.path = path;
 		n->u.cmp.op = SF_PR;
 		n->u.cmp.value = NULL;
 		next(p);
@@ -928,10 +1069,6 @@ parse_attr_exp(Parser *p, int depth, const ScimAttrPath *vp)
 	{
 		Token		op_tok = p->tok;
 
-		n = new_node(p, SF_COMPARE, path_tok.pos);
-		if (n == NULL)
-			return NULL;
-		n->u.cmp.path = path;
 		n->u.cmp.op = op;
 		next(p);
 		n->u.cmp.value = parse_value(p, &op_tok);
@@ -959,7 +1096,7 @@ next_is_operator(Parser *p)
 	if (p->err != NULL)
 		save_err = *p->err;
 	next(p);
-	result = !p->failed && (tok_compare_op(&p->tok, &op) || tok_is(&p->tok, "pr") ||
+	result = !p->failed && (tok_compare_op(&p->tok, &op) || tok_is(&p->tok, KW_PR) ||
 							p->tok.kind == TK_LBRACKET);
 	/* the lexer is deterministic: rewinding and lexing again is exact */
 	p->failed = false;
@@ -998,7 +1135,7 @@ parse_unary(Parser *p, int depth, const ScimAttrPath *vp, const Token *after)
 		return inner;
 	}
 
-	if (tok_is(&p->tok, "not") && !next_is_operator(p))
+	if (tok_is(&p->tok, KW_NOT) && !next_is_operator(p))
 	{
 		Token		not_tok = p->tok;
 		ScimFilterNode *n;
@@ -1057,11 +1194,11 @@ parse_and(Parser *p, int depth, const ScimAttrPath *vp, const Token *after)
 	list.count = list.cap = 0;
 	if (n == NULL)
 		return NULL;
-	if (!tok_is(&p->tok, "and"))
+	if (!tok_is(&p->tok, KW_AND))
 		return n;
 	if (!list_push(p, &list, n))
 		return NULL;
-	while (tok_is(&p->tok, "and"))
+	while (tok_is(&p->tok, KW_AND))
 	{
 		Token		kw = p->tok;
 
@@ -1084,11 +1221,11 @@ parse_or(Parser *p, int depth, const ScimAttrPath *vp)
 	list.count = list.cap = 0;
 	if (n == NULL)
 		return NULL;
-	if (!tok_is(&p->tok, "or"))
+	if (!tok_is(&p->tok, KW_OR))
 		return n;
 	if (!list_push(p, &list, n))
 		return NULL;
-	while (tok_is(&p->tok, "or"))
+	while (tok_is(&p->tok, KW_OR))
 	{
 		Token		kw = p->tok;
 
