@@ -394,7 +394,12 @@ BEGIN
 					status := 200;
 				END IF;
 			END IF;
-		ELSIF seg1 IN ('bulk', 'me') AND nseg = 1 THEN
+		-- ---- /Bulk (67_bulk.sql) ---------------------------------------
+		ELSIF seg1 = 'bulk' AND nseg = 1 THEN
+			SELECT r.status, _handle.headers || r.headers, r.body, r.log_type, r.log_detail, r.allow
+			  INTO status, headers, body, log_type, log_detail, allow
+			  FROM scim._bulk_route(ws, m, hdr, p_body) r;
+		ELSIF seg1 = 'me' AND nseg = 1 THEN
 			status := 501;
 			log_detail := format('/%s is not supported', segs[1]);
 		ELSE

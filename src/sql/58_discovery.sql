@@ -5,7 +5,7 @@
 -- attribute registry (scim.schema_definitions, scim.resource_type_definitions
 -- in 30_filter.sql); ServiceProviderConfig says what scim.handle really does:
 -- PATCH yes, filter yes (maxResults = scim_provision.max_results), sort yes,
--- ETags yes, bulk no, changePassword no, bearer tokens.
+-- ETags yes, bulk yes (67_bulk.sql), changePassword no, bearer tokens.
 -- ---------------------------------------------------------------------------
 
 CREATE FUNCTION scim.service_provider_config()
@@ -16,7 +16,9 @@ AS $$
 	SELECT pg_catalog.jsonb_build_object(
 		'schemas', pg_catalog.jsonb_build_array('urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'),
 		'patch', pg_catalog.jsonb_build_object('supported', true),
-		'bulk', pg_catalog.jsonb_build_object('supported', false, 'maxOperations', 0, 'maxPayloadSize', 0),
+		'bulk', pg_catalog.jsonb_build_object('supported', true,	-- 67_bulk.sql; limits: GUCs of src/groups.c
+			'maxOperations', pg_catalog.current_setting('scim_provision.bulk_max_operations')::integer,
+			'maxPayloadSize', pg_catalog.current_setting('scim_provision.bulk_max_payload')::integer),
 		'filter', pg_catalog.jsonb_build_object('supported', true,
 			'maxResults', pg_catalog.current_setting('scim_provision.max_results')::integer),
 		'changePassword', pg_catalog.jsonb_build_object('supported', false),
