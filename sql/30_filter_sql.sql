@@ -9,7 +9,7 @@
 \set ON_ERROR_ROLLBACK 1
 \set ON_ERROR_STOP true
 BEGIN;
-SELECT plan(80);
+SELECT plan(83);
 
 -- ---- the predicates themselves ----------------------------------------------
 SELECT is(scim.filter_sql('userName eq "BJensen"'), $$(lower(u.user_name) = lower('BJensen'))$$,
@@ -48,14 +48,13 @@ SELECT throws_ok($$SELECT scim.filter_sql('urn:example:x:2.0:User:a eq "x"')$$, 
 	'invalidFilter: unknown schema "urn:example:x:2.0:User" for User resources at position 0', 'unknown schema URN');
 SELECT throws_ok($$SELECT scim.filter_sql('members.value eq "x"')$$, '22023',
 	'invalidFilter: unknown attribute "members.value" for User resources at position 0', 'a Group attribute on Users');
-SELECT throws_ok($$SELECT scim.filter_sql('groups.value eq "x"')$$, '22023',
-	'invalidFilter: filtering on "groups.value" is not supported yet (position 0)', 'groups (not stored yet)');
+SELECT is(scim.filter_sql('groups.value eq "not-a-uuid"'), 'false', 'groups.value: a value that is no group id matches nothing');
 SELECT throws_ok($$SELECT scim.filter_sql('meta.location sw "https:"')$$, '22023',
 	'invalidFilter: filtering on "meta.location" is not supported yet (position 0)', 'meta.location (computed)');
 SELECT throws_ok($$SELECT scim.filter_sql('active gt true')$$, '22023',
 	'invalidFilter: operator gt is not supported for the boolean attribute "active" at position 0', 'ordering on a boolean');
-SELECT throws_ok($$SELECT scim.filter_sql('displayName eq "x"', 'Group')$$, '22023',
-	'invalidFilter: filtering Group resources is not supported yet', 'Group filters are not supported yet');
+SELECT is(scim.filter_sql('displayName eq "x"', 'Group'), $$(lower(g.display_name) = lower('x'))$$,
+	'Group filters: a predicate over scim.groups g (groups.c)');
 SELECT throws_ok($$SELECT scim.filter_sql('displayName eq "x"', 'Widget')$$, '22023',
 	'invalidValue: unknown resource type "Widget"', 'unknown resource type');
 SELECT throws_ok($$SELECT scim.filter_sql('userName eq')$$, '22023',
@@ -91,6 +90,15 @@ SELECT is(count(*)::int, 6, 'six users provisioned')
 	('{"userName":"dan_100%@example.com","displayName":"Dan 100%","title":"Q_A"}')) AS t(r)) s
  WHERE status = 201;
 
+INSERT INTO scim.groups (id, workspace, display_name) VALUES
+	('11111111-2222-3333-4444-555555555555', 'filtx', 'Admins'),
+	('66666666-7777-8888-9999-000000000000', 'filtx', 'Tour Guides');
+INSERT INTO scim.group_members (group_id, member_id)
+SELECT g.id, u.id FROM scim.users u, scim.groups g
+ WHERE u.workspace = 'filtx' AND g.workspace = 'filtx'
+   AND ((g.display_name = 'Admins' AND u.user_name IN ('bjensen@example.com', 'bob@example.org'))
+	 OR (g.display_name = 'Tour Guides' AND u.user_name = 'bjensen@example.com'));
+
 CREATE FUNCTION pg_temp.sql_ids(f text, ws text DEFAULT 'filtx') RETURNS text[] LANGUAGE plpgsql AS $$
 DECLARE
 	r text[];
@@ -100,9 +108,12 @@ BEGIN
 	RETURN r;
 END;
 $$;
+-- the matcher over each user as SCIM renders it, with its read-only groups
 CREATE FUNCTION pg_temp.match_ids(f text, ws text DEFAULT 'filtx') RETURNS text[] LANGUAGE sql AS $$
 	SELECT coalesce(array_agg(u.user_name ORDER BY u.user_name), '{}')
-	  FROM scim.users u WHERE u.workspace = ws AND scim.filter_match(f, scim.user_resource(u))
+	  FROM scim.users u
+	 WHERE u.workspace = ws
+	   AND scim.filter_match(f, scim.user_resource(u) || jsonb_build_object('groups', scim.user_groups(u.id)))
 $$;
 
 -- ---- expected results ------------------------------------------------------------------
@@ -129,6 +140,12 @@ SELECT is(pg_temp.sql_ids('addresses[locality eq "paris" and primary eq true]'),
 SELECT is(pg_temp.sql_ids('schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"'),
 	'{bjensen@example.com,carol@example.com}', 'schemas eq the enterprise extension');
 SELECT is(pg_temp.sql_ids('meta.created le "2000-01-01T00:00:00Z"'), '{}', 'meta.created');
+SELECT is(pg_temp.sql_ids('groups.value eq "11111111-2222-3333-4444-555555555555"'), '{bjensen@example.com,bob@example.org}',
+	'groups.value eq: direct members of the group');
+SELECT is(pg_temp.sql_ids('groups[display eq "tour guides"] and not (groups[value eq "11111111-2222-3333-4444-555555555555"])'), '{}',
+	'groups value filters');
+SELECT is(pg_temp.sql_ids('not (groups pr)'),
+	'{ALICE@Example.org,carol@example.com,dan_100%@example.com,jsmith@example.com}', 'groups pr');
 SELECT is(pg_temp.sql_ids('nickName eq null'), '{ALICE@Example.org,bob@example.org,dan_100%@example.com,jsmith@example.com}', 'eq null: absent');
 
 -- ---- the SQL predicate and the matcher agree ---------------------------------------------
@@ -154,6 +171,8 @@ INSERT INTO filter_corpus VALUES
 	('schemas eq "urn:ietf:params:scim:schemas:core:2.0:User"'), ('schemas pr'),
 	('meta.resourceType eq "User"'), ('meta.version eq "W/\"1\""'), ('meta.lastModified gt "2000-01-01T00:00:00Z"'),
 	('meta pr'), ('id pr'), ('password pr'), ('not (password eq "x")'),
+	('groups pr'), ('groups.value eq "11111111-2222-3333-4444-555555555555"'), ('groups.display sw "TOUR"'),
+	('groups[type eq "direct" and display eq "admins"]'), ('groups.value eq "66666666-7777-8888-9999-000000000000"'),
 	('not (userName sw "b" or title pr) and not (emails[type eq "home"])');
 SELECT is(array_agg(f ORDER BY f), NULL, 'the SQL predicate and filter_match agree on every corpus filter')
   FROM filter_corpus WHERE pg_temp.sql_ids(f) IS DISTINCT FROM pg_temp.match_ids(f);

@@ -10,6 +10,10 @@
  *
  *	 SELECT ... FROM scim.users u WHERE u.workspace = $1 AND (<predicate>)
  *
+ * For resource type "Group" the predicate (over "scim.groups g") and the
+ * sort expression come from groups.c, which shares this engine's parser,
+ * registry and type checks.
+ *
  * Every attribute resolves through the registry (registry.c); an unknown
  * attribute is invalidFilter, a returned:never one (password) is "false".
  * Values reach SQL only through quote_literal (E'' when they hold
@@ -67,6 +71,10 @@ PG_FUNCTION_INFO_V1(scim_sort_expression);
 PG_FUNCTION_INFO_V1(scim_schema_definitions);
 PG_FUNCTION_INFO_V1(scim_resource_type_definitions);
 PG_FUNCTION_INFO_V1(scim_jsonb_present);
+
+/* Group resources (groups.c): predicates over "scim.groups g". */
+extern char *scim_group_filter_predicate(const char *filter, size_t len);
+extern Datum scim_group_sort_expression(PG_FUNCTION_ARGS);
 
 static int	filter_max_length = SCIM_FILTER_DEFAULT_MAX_LENGTH;
 static int	filter_max_depth = SCIM_FILTER_DEFAULT_MAX_DEPTH;
@@ -658,6 +666,17 @@ unknown_attribute(SqlGen *g, const ScimAttrPath *parent, const ScimAttrPath *pat
 			name, g->rt, position);
 }
 
+/*
+ * A User's read-only "groups": not stored with the user but rendered by
+ * scim.user_groups(id) (65_groups.sql) from scim.group_members.
+ */
+static bool
+is_user_groups(const ScimAttrRef *ref)
+{
+	return !ref->common && ref->attr->storage == SCIM_STORE_COMPUTED &&
+		ref->attr->multi_valued && strcmp(ref->attr->name, "groups") == 0;
+}
+
 /* EXISTS over the elements of a multi-valued jsonb attribute. */
 static char *
 open_elements(SqlGen *g, const ScimAttrRef *ref)
@@ -665,9 +684,68 @@ open_elements(SqlGen *g, const ScimAttrRef *ref)
 	char	   *alias = psprintf("e%d", ++g->aliases);
 
 	appendStringInfoString(g->buf, "EXISTS (SELECT 1 FROM jsonb_path_query(");
-	append_jsonb_path(g->buf, ref);
+	if (is_user_groups(ref))
+		appendStringInfoString(g->buf, "scim.user_groups(u.id)");
+	else
+		append_jsonb_path(g->buf, ref);
 	appendStringInfo(g->buf, ", 'lax $[*]') AS %s(v) WHERE ", alias);
 	return psprintf("%s.v", alias);
+}
+
+/* Whether a string is a UUID in its textual form, any case. */
+static bool
+is_uuid_text(const char *s, size_t len)
+{
+	char		lower[36];
+
+	if (len != 36)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		lower[i] = (s[i] >= 'A' && s[i] <= 'F') ? s[i] + ('a' - 'A') : s[i];
+	return is_canonical_uuid(lower, len);
+}
+
+/* groups[.sub] op value for a User: over the groups it is a direct member of */
+static void
+emit_user_groups(SqlGen *g, const ScimFilterTarget *t, ScimFilterOp op, const char *sub,
+				 int position, const char *name)
+{
+	StringInfo	buf = g->buf;
+	char	   *e;
+	Loc			loc;
+
+	if (op == SF_PR || t->kind == SFV_NULL)
+	{
+		if (t->kind == SFV_NULL && op == SF_EQ)
+			appendStringInfoString(buf, "NOT ");
+		if (sub == NULL)
+		{
+			appendStringInfoString(buf, "EXISTS (SELECT 1 FROM scim.group_members m WHERE m.member_id = u.id)");
+			return;
+		}
+		e = open_elements(g, &t->ref);
+		loc_element(&loc, e, sub);
+		emit_present(g, &loc);
+		appendStringInfoChar(buf, ')');
+		return;
+	}
+	if (op == SF_EQ && t->kind == SFV_STRING && strcmp(sub, "value") == 0)
+	{
+		/* index-backed: the primary key of scim.group_members */
+		if (!is_uuid_text(t->str, t->len))
+		{
+			appendStringInfoString(buf, "false");
+			return;
+		}
+		appendStringInfoString(buf, "EXISTS (SELECT 1 FROM scim.group_members m WHERE m.member_id = u.id AND m.group_id = ");
+		append_literal(buf, t->str, t->len);
+		appendStringInfoString(buf, "::uuid)");
+		return;
+	}
+	e = open_elements(g, &t->ref);
+	loc_element(&loc, e, sub);
+	emit_compare_loc(g, &loc, t, op, position, name);
+	appendStringInfoChar(buf, ')');
 }
 
 /* attrPath op value, at the top level or inside a value filter (elem) */
@@ -727,6 +805,11 @@ emit_compare(SqlGen *g, const ScimFilterNode *node, const ScimAttrPath *parent, 
 			emit_compare_loc(g, &loc, &t, op, node->position, name);
 			appendStringInfoChar(g->buf, ')');
 		}
+		return;
+	}
+	if (is_user_groups(&t.ref))
+	{
+		emit_user_groups(g, &t, op, sub, node->position, name);
 		return;
 	}
 	if (attr->storage == SCIM_STORE_COMPUTED && !(t.ref.common && strcmp(attr->name, "meta") == 0))
@@ -921,6 +1004,13 @@ emit_valuepath(SqlGen *g, const ScimFilterNode *node)
 		appendStringInfoString(g->buf, "false");
 		return;
 	}
+	if (is_user_groups(&ref))
+	{
+		e = open_elements(g, &ref);
+		emit_node(g, node->u.vp.filter, path, e);
+		appendStringInfoChar(g->buf, ')');
+		return;
+	}
 	if (ref.attr->storage == SCIM_STORE_COMPUTED && !ref.common)
 		invalid("invalidFilter", node->position, "filtering on \"%s\" is not supported yet "
 				"(position %d)", path->attr, node->position);
@@ -1067,8 +1157,13 @@ scim_filter_sql_predicate(const char *filter, size_t len, const char *resource_t
 	SqlGen		g;
 
 	g.rt = canonical_resource_type(resource_type);
-	if (strcmp(g.rt, "User") != 0)
-		invalid("invalidFilter", 0, "filtering %s resources is not supported yet", g.rt);
+	if (strcmp(g.rt, "Group") == 0)
+	{
+		/* groups.c: a predicate over "scim.groups g" */
+		const char *utf8 = to_utf8(filter, &len);
+
+		return scim_group_filter_predicate(utf8, len);
+	}
 
 	scim_arena_init(&arena, &scim_palloc_allocator);
 	node = parse_or_report(&arena, filter, len);
@@ -1101,8 +1196,14 @@ scim_sort_expression_sql(const char *attr_path, size_t len, const char *resource
 	char		name[160];
 	Loc			loc;
 
-	if (strcmp(rt, "User") != 0)
-		invalid("invalidPath", 0, "sorting %s resources is not supported yet", rt);
+	if (strcmp(rt, "Group") == 0)
+	{
+		/* groups.c: an expression over "scim.groups g" */
+		Datum		d = DirectFunctionCall1(scim_group_sort_expression,
+											PointerGetDatum(cstring_to_text_with_len(attr_path, (int) len)));
+
+		return text_to_cstring(DatumGetTextPP(d));
+	}
 	scim_arena_init(&arena, &scim_palloc_allocator);
 	scim_filter_limits_from_gucs(&limits);
 	attr_path = to_utf8(attr_path, &len);

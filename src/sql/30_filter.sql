@@ -25,13 +25,13 @@ CREATE FUNCTION scim.filter_sql(filter text, resource_type text DEFAULT 'User') 
 	AS 'MODULE_PATHNAME', 'scim_filter_sql'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION scim.filter_sql(text, text) IS
-	'The SQL predicate for a SCIM filter over "scim.users u" (use as: FROM scim.users u WHERE u.workspace = $1 AND (<predicate>)); values are quoted literals';
+	'The SQL predicate for a SCIM filter over "scim.users u" (use as: FROM scim.users u WHERE u.workspace = $1 AND (<predicate>)), or for resource_type Group over "scim.groups g"; values are quoted literals';
 
 CREATE FUNCTION scim.sort_expression(attr_path text, resource_type text DEFAULT 'User') RETURNS text
 	AS 'MODULE_PATHNAME', 'scim_sort_expression'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION scim.sort_expression(text, text) IS
-	'The ORDER BY expression over "scim.users u" for a SCIM sortBy attribute (lower() for case-insensitive ones, the primary value for multi-valued ones)';
+	'The ORDER BY expression over "scim.users u" (Group: "scim.groups g") for a SCIM sortBy attribute (lower() for case-insensitive ones, the primary value for multi-valued ones)';
 
 CREATE FUNCTION scim.schema_definitions() RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'scim_schema_definitions'
