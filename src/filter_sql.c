@@ -1327,6 +1327,59 @@ scim_parse_filter(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The parsed filter of the previous call, kept in fn_mcxt: a query that
+ * matches one filter against many rows parses it once.
+ */
+typedef struct MatchCache
+{
+	char	   *filter;			/* the filter text (server encoding) */
+	size_t		len;
+	int			max_length;		/* the limits it was parsed under */
+	int			max_depth;
+	ScimArena	arena;			/* holds the AST, in fn_mcxt */
+	ScimFilterNode *node;
+} MatchCache;
+
+static ScimFilterNode *
+cached_filter(FunctionCallInfo fcinfo, text *filter)
+{
+	MatchCache *cache = (MatchCache *) fcinfo->flinfo->fn_extra;
+	const char *data = VARDATA_ANY(filter);
+	size_t		len = VARSIZE_ANY_EXHDR(filter);
+	MemoryContext old;
+
+	if (cache != NULL && cache->node != NULL && cache->len == len &&
+		memcmp(cache->filter, data, len) == 0 &&
+		cache->max_length == filter_max_length && cache->max_depth == filter_max_depth)
+		return cache->node;
+
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	if (cache == NULL)
+	{
+		cache = palloc0(sizeof(MatchCache));
+		fcinfo->flinfo->fn_extra = cache;
+	}
+	else
+	{
+		/* forget the previous filter before parsing (a parse error leaves no stale entry) */
+		scim_arena_reset(&cache->arena);
+		if (cache->filter != NULL)
+			pfree(cache->filter);
+		cache->filter = NULL;
+		cache->node = NULL;
+		cache->len = 0;
+	}
+	scim_arena_init(&cache->arena, &scim_palloc_allocator);
+	cache->node = parse_or_report(&cache->arena, data, len);
+	cache->filter = pnstrdup(data, len);
+	cache->len = len;
+	cache->max_length = filter_max_length;
+	cache->max_depth = filter_max_depth;
+	MemoryContextSwitchTo(old);
+	return cache->node;
+}
+
+/*
  * scim.filter_match(filter text, resource jsonb) RETURNS boolean
  *
  * The resource type comes from meta.resourceType or the core schema in
@@ -1344,8 +1397,8 @@ scim_filter_match_sql(PG_FUNCTION_ARGS)
 	const char *rt;
 	int			r;
 
+	node = cached_filter(fcinfo, filter);
 	scim_arena_init(&arena, &scim_palloc_allocator);
-	node = parse_or_report(&arena, VARDATA_ANY(filter), VARSIZE_ANY_EXHDR(filter));
 	doc = sj_from_jsonb(&arena, resource);
 
 	/* a resource that names neither meta.resourceType nor a core schema: User */
