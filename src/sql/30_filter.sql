@@ -9,6 +9,13 @@
 -- parse_filter, filter_match, filter_sql and sort_expression read the GUCs
 -- scim_provision.filter_max_length / filter_max_depth (a filter may be
 -- refused or not), so they are STABLE; the registry outputs are IMMUTABLE.
+-- The canonical AST of scim.parse_filter:
+--   {"op":"eq"|"ne"|"co"|"sw"|"ew"|"gt"|"ge"|"lt"|"le", ["schema":URN,] "attr":"name[.sub]", "value":JSON}
+--   {"op":"pr", ["schema":URN,] "attr":"name[.sub]"}
+--   {"op":"and"|"or", "args":[AST, AST, ...]}   (chains flattened, parentheses dropped)
+--   {"op":"not", "arg":AST}
+--   {"op":"valuePath", ["schema":URN,] "attr":"name", "filter":AST over sub-attribute names}
+-- Operators are lower-cased; names keep the client's case.
 CREATE FUNCTION scim.parse_filter(filter text) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'scim_parse_filter'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
