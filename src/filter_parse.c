@@ -157,8 +157,10 @@ static ScimFilterNode *parse_or(Parser *p, int depth, const ScimAttrPath *vp);
  */
 #if defined(__GNUC__)
 #define SCIM_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define SCIM_NOINLINE __attribute__((noinline))
 #else
 #define SCIM_PRINTF(f, a)
+#define SCIM_NOINLINE
 #endif
 
 static void set_error(Parser *p, int position, const char *fmt,...) SCIM_PRINTF(3, 4);
@@ -429,6 +431,14 @@ utf8_sequence(const unsigned char *s, size_t avail)
 	return n;
 }
 
+/*
+ * Strings and numbers are lexed out of line, so that next() stays small
+ * and cheap for the common tokens (names, keywords, punctuation).
+ */
+static void lex_string(Parser *p) SCIM_NOINLINE;
+static void lex_number(Parser *p) SCIM_NOINLINE;
+static void lex_unexpected(Parser *p) SCIM_NOINLINE;
+
 /* Lex a JSON string starting at the opening quote at p->pos. */
 static void
 lex_string(Parser *p)
@@ -620,6 +630,15 @@ lex_number(Parser *p)
 	p->pos = i;
 }
 
+static void
+lex_unexpected(Parser *p)
+{
+	char		d[24];
+
+	describe_char((const unsigned char *) p->text + p->pos, p->len - p->pos, d, sizeof(d));
+	set_error(p, (int) p->pos, "unexpected character %s at position %d", d, (int) p->pos);
+}
+
 /* Advance to the next token. */
 static void
 next(Parser *p)
@@ -705,12 +724,7 @@ next(Parser *p)
 				p->pos = i;
 			}
 			else
-			{
-				char		d[24];
-
-				describe_char((const unsigned char *) s + p->pos, p->len - p->pos, d, sizeof(d));
-				set_error(p, (int) p->pos, "unexpected character %s at position %d", d, (int) p->pos);
-			}
+				lex_unexpected(p);
 			break;
 	}
 	if (p->failed)
