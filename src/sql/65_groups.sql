@@ -33,7 +33,9 @@ COMMENT ON COLUMN scim.groups.attributes IS 'SCIM attributes of the group other 
 -- displayName is unique per workspace, case-insensitively (409 uniqueness).
 CREATE UNIQUE INDEX groups_workspace_display_name_idx ON scim.groups (workspace, lower(display_name));
 CREATE INDEX groups_workspace_external_id_idx ON scim.groups (workspace, external_id) WHERE external_id IS NOT NULL;
-CREATE INDEX groups_workspace_id_idx ON scim.groups (workspace, id);
+-- lists in their default order (creation time, then id), by startIndex or
+-- by cursor (68_cursor.sql)
+CREATE INDEX groups_workspace_created_idx ON scim.groups (workspace, created_at, id);
 
 CREATE TABLE scim.group_members (
 	group_id			uuid NOT NULL REFERENCES scim.groups (id) ON DELETE CASCADE,
