@@ -252,6 +252,15 @@ BEGIN
 
 		IF nseg = 0 THEN
 			status := 404;
+		-- ---- cursor pagination of /Users and /.search (68_cursor.sql) --
+		ELSIF seg1 = 'users' AND nseg = 1 AND m = 'GET' AND params ? 'cursor' THEN
+			SELECT r.status, r.body, r.log_type, r.log_detail INTO status, body, log_type, log_detail
+			  FROM scim._list_cursor_route('User', ws, params) r;
+		ELSIF ((seg1 = 'users' AND nseg = 2 AND lower(seg2) = '.search') OR (seg1 = '.search' AND nseg = 1))
+			  AND m = 'POST' AND scim._search_wants_cursor(p_body) THEN
+			SELECT r.status, r.body, r.log_type, r.log_detail INTO status, body, log_type, log_detail
+			  FROM scim._list_cursor_route('User', ws, scim._search_params(scim._request_json(p_body))
+													   || scim._cursor_param(scim._request_json(p_body))) r;
 		-- ---- /Users ----------------------------------------------------
 		ELSIF seg1 = 'users' AND nseg = 1 THEN
 			IF m = 'GET' THEN

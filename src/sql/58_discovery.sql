@@ -23,6 +23,11 @@ AS $$
 			'maxResults', pg_catalog.current_setting('scim_provision.max_results')::integer),
 		'changePassword', pg_catalog.jsonb_build_object('supported', false),
 		'sort', pg_catalog.jsonb_build_object('supported', true),
+		'pagination', pg_catalog.jsonb_build_object(	-- RFC 9865; 68_cursor.sql
+			'cursor', true, 'index', true, 'defaultPaginationMethod', 'index',
+			'defaultPageSize', pg_catalog.current_setting('scim_provision.max_results')::integer,
+			'maxPageSize', pg_catalog.current_setting('scim_provision.max_results')::integer,
+			'cursorTimeout', pg_catalog.current_setting('scim_provision.cursor_timeout')::integer),
 		'etag', pg_catalog.jsonb_build_object('supported', true),
 		'authenticationSchemes', pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
 			'type', 'oauthbearertoken',
