@@ -11,7 +11,7 @@
  * connects to no database: every 10 s (or when woken) it looks up
  * scim_provision.database in pg_database and, once that database exists,
  * starts one dynamic "scim_provision worker" connected to it, restarting it
- * 10 s after it stops.  A missing database is reported once and otherwise
+ * 5 s after it stops.  A missing database is reported once and otherwise
  * waited for quietly; there is no FATAL restart loop.  One worker serves
  * every OneLogin connection (workspace) of that database, one after the
  * other: a pull is a few requests a minute per connection, far below what
@@ -121,7 +121,7 @@ PG_FUNCTION_INFO_V1(scim_worker_wake);
 PG_FUNCTION_INFO_V1(scim_worker_activity);
 
 /* How long the launcher waits before starting a stopped worker again. */
-#define WORKER_RESTART_MS		10000
+#define WORKER_RESTART_MS		5000
 /* How often the launcher and an idle worker look for the database/extension. */
 #define RECHECK_MS				10000
 /* Longest wait a 429 may impose (Retry-After beyond this is clamped). */
@@ -189,6 +189,7 @@ typedef struct Conn
 	char	   *run_cursor;		/* non-NULL: a users run is in progress */
 	bool		run_full;
 	int64		run_id;
+	int			run_pages;		/* pages of the run committed so far */
 	TimestampTz run_since;
 	TimestampTz run_started_at;
 	TimestampTz users_high_water;
@@ -860,7 +861,7 @@ run_guarded(SPIPlanPtr plan, const char *sql, Datum *values, const char *nulls, 
 	" s.last_attempt_at, s.backoff_until, s.consecutive_failures, s.run_cursor," \
 	" s.run_kind OPERATOR(pg_catalog.=) 'full', s.run_id, s.run_since, s.run_started_at," \
 	" s.users_high_water, s.verify_run, s.last_reconcile_at, s.events_cursor, s.events_since," \
-	" s.events_high_water" \
+	" s.events_high_water, s.run_pages" \
 	" FROM scim.onelogin_connections c" \
 	" JOIN scim.onelogin_state s ON s.workspace OPERATOR(pg_catalog.=) c.workspace" \
 	" WHERE s.config_version OPERATOR(pg_catalog.=) c.config_version" \
@@ -904,6 +905,7 @@ load_connections(List **conns)
 		c->events_cursor = get_text(tup, desc, 17);
 		c->events_since = get_ts(tup, desc, 18);
 		c->events_high_water = get_ts(tup, desc, 19);
+		c->run_pages = get_int4(tup, desc, 20, 0);
 		*conns = lappend(*conns, c);
 		MemoryContextSwitchTo(old);
 	}
@@ -949,10 +951,16 @@ log_attempt(Conn *c, const char *method, const char *path, const char *user_name
 			 SQL_LOG_ATTEMPT, v, n, SPI_OK_SELECT);
 }
 
+/*
+ * A sync request (wake_seq) counts as handled only by a users run that
+ * started after it: a run resumed or begun before scim.sync_now() may have
+ * passed the changed users already, so another run follows.
+ */
 #define SQL_SUCCESS \
 	"UPDATE scim.onelogin_state SET state = 'idle', last_attempt_at = pg_catalog.now()," \
 	" last_success_at = pg_catalog.now(), consecutive_failures = 0, backoff_until = NULL," \
-	" backoff_reason = NULL, handled_seq = greatest(handled_seq, $2)," \
+	" backoff_reason = NULL," \
+	" handled_seq = greatest(handled_seq, LEAST($2, coalesce(run_wake_seq, $2)))," \
 	" syncs_completed = syncs_completed OPERATOR(pg_catalog.+) 1" \
 	" WHERE workspace OPERATOR(pg_catalog.=) $1 AND config_version OPERATOR(pg_catalog.=) $3"
 
@@ -1672,6 +1680,7 @@ deprovision_ids(Conn *c, int64 *ids, int n)
 #define SQL_STATE_PAGE \
 	"UPDATE scim.onelogin_state SET state = 'syncing', run_kind = $3, run_id = $4, run_since = $5," \
 	" run_started_at = CASE WHEN $9 THEN $6 ELSE run_started_at END," \
+	" run_wake_seq = CASE WHEN $9 THEN $11 ELSE run_wake_seq END," \
 	" run_finished_at = CASE WHEN $9 THEN NULL ELSE run_finished_at END," \
 	" run_cursor = $2," \
 	" run_max_updated = CASE WHEN $9 THEN $7 ELSE greatest(run_max_updated, $7) END," \
@@ -1705,9 +1714,11 @@ sync_users(Conn *c)
 	TimestampTz started;
 	char	   *cursor;
 	int			pageno;
+	int			pagebase = 0;
 
 	if (c->run_cursor != NULL)
 	{
+		pagebase = c->run_pages;
 		first = false;
 		full = c->run_full;
 		run_id = c->run_id;
@@ -1740,8 +1751,8 @@ sync_users(Conn *c)
 		char	   *detail;
 		char	   *next;
 		FetchResult fr;
-		Datum		v[10];
-		char		nulls[11] = "          ";
+		Datum		v[11];
+		char		nulls[12] = "           ";
 		int			applied;
 		char		buf[64];
 
@@ -1762,7 +1773,8 @@ sync_users(Conn *c)
 		if (cursor != NULL)
 			onelogin_url_append_param(&url, "cursor", cursor);
 
-		set_phase(c->workspace, "%s sync, fetching users page %d", full ? "full" : "incremental", pageno);
+		set_phase(c->workspace, "%s sync, fetching users page %d", full ? "full" : "incremental",
+				  pagebase + pageno);
 		fr = fetch(c, url.data, "/api/2/users", &resp);
 		if (fr == FETCH_NOT_FOUND)
 		{
@@ -1781,7 +1793,7 @@ sync_users(Conn *c)
 								  &page, &detail))
 		{
 			record_failure(c, FAIL_TRANSIENT, 502, "GET", "/api/2/users", -1,
-						   psprintf("malformed users page %d, nothing of it applied: %s", pageno, detail));
+						   psprintf("malformed users page %d, nothing of it applied: %s", pagebase + pageno, detail));
 			MemoryContextSwitchTo(CycleContext);
 			return RUN_STOPPED;
 		}
@@ -1789,7 +1801,7 @@ sync_users(Conn *c)
 		prepare_users(page.users, page.nusers, &prep);
 
 		set_phase(c->workspace, "%s sync, applying users page %d (%d users)",
-				  full ? "full" : "incremental", pageno, page.nusers);
+				  full ? "full" : "incremental", pagebase + pageno, page.nusers);
 		if (!tx_begin())
 		{
 			MemoryContextSwitchTo(CycleContext);
@@ -1813,8 +1825,9 @@ sync_users(Conn *c)
 		v[7] = Int64GetDatum((int64) page.nusers);
 		v[8] = BoolGetDatum(first);
 		v[9] = Int64GetDatum((int64) applied);
+		v[10] = Int64GetDatum(c->wake_seq);
 		run_plan(PLAN(plan_state_page, SQL_STATE_PAGE, TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID,
-					  TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, BOOLOID, INT8OID),
+					  TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, BOOLOID, INT8OID, INT8OID),
 				 SQL_STATE_PAGE, v, nulls, SPI_OK_UPDATE);
 		if (next == NULL)
 			run_plan(PLAN(plan_state_run_end, SQL_STATE_RUN_END, TEXTOID), SQL_STATE_RUN_END, v, NULL,

@@ -43,6 +43,7 @@ CREATE TABLE scim.onelogin_state (
 	run_cursor			text,
 	run_max_updated		timestamptz,
 	run_started_at		timestamptz,
+	run_wake_seq		bigint,
 	run_finished_at		timestamptz,
 	run_pages			integer NOT NULL DEFAULT 0,
 	run_users_seen		bigint NOT NULL DEFAULT 0,
