@@ -9,7 +9,7 @@
 \set ON_ERROR_ROLLBACK 1
 \set ON_ERROR_STOP true
 BEGIN;
-SELECT plan(154);
+SELECT plan(159);
 
 -- ---- fixtures ----------------------------------------------------------------
 DO $$
@@ -210,6 +210,16 @@ SELECT is(pg_temp.b() -> 'Resources' -> 0 ->> 'displayName', 'Sales', 'finds the
 SELECT alike(scim._group_filter_sql('displayName eq "a''b"'), '%lower(''a''''b'')%', 'filter values reach SQL quoted');
 SELECT is(scim._group_filter_sql('members[value eq "not-an-id"]'),
 		  '(EXISTS (SELECT 1 FROM scim.group_members m WHERE m.group_id = g.id AND (false)))', 'a member value that is no id matches nothing');
+
+-- ---- discovery covers Group -------------------------------------------------------
+SELECT is(pg_temp.call('GET', '/ResourceTypes'), 200, 'GET /ResourceTypes');
+SELECT is((SELECT r - 'description' - 'meta' - 'schemas' - 'id' FROM jsonb_array_elements(pg_temp.b() -> 'Resources') r WHERE r ->> 'name' = 'Group'),
+		  '{"name":"Group","endpoint":"/Groups","schema":"urn:ietf:params:scim:schemas:core:2.0:Group"}'::jsonb, 'lists Group at /Groups');
+SELECT is(pg_temp.call('GET', '/Schemas/urn:ietf:params:scim:schemas:core:2.0:Group'), 200, 'GET the Group schema');
+SELECT is((SELECT array_agg(a ->> 'name' ORDER BY a ->> 'name') FROM jsonb_array_elements(pg_temp.b() -> 'attributes') a), ARRAY['displayName', 'members'],
+		  'displayName and members');
+SELECT is((SELECT array_agg(s ->> 'name' ORDER BY s ->> 'name') FROM jsonb_array_elements(pg_temp.b() -> 'attributes') a, jsonb_array_elements(a -> 'subAttributes') s
+		   WHERE a ->> 'name' = 'members'), ARRAY['$ref', 'display', 'type', 'value'], 'members: value, $ref, display, type');
 
 -- ---- PUT ----------------------------------------------------------------------------
 SELECT is(pg_temp.call('PUT', '/Groups/' || :'sales', body => format('{"displayName":"Sales EMEA","members":[{"value":"%s"},{"value":"%s"}]}', :'ann', :'bob')),

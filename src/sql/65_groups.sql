@@ -280,23 +280,27 @@ AS $$
 $$;
 
 -- The members of a group as SCIM renders them: value, $ref, display (the
--- user's displayName, else userName) and type "User".  Reads the whole
+-- user's displayName, else userName) and type "User", or only the
+-- sub-attributes named in keep (lower case; NULL: all).  Reads the whole
 -- member list: O(group).
-CREATE FUNCTION scim.group_members_json(group_id uuid) RETURNS jsonb
+CREATE FUNCTION scim.group_members_json(group_id uuid, keep text[] DEFAULT NULL) RETURNS jsonb
 	LANGUAGE sql STABLE
 	SET search_path = pg_catalog, scim, pg_temp
 AS $$
 	SELECT coalesce(jsonb_agg(jsonb_build_object(
-				'value', u.id,
-				'$ref', scim._base_url() || '/Users/' || u.id,
+				'value', m.member_id,
+				'$ref', b.base || m.member_id::text,
 				'display', coalesce(u.display_name, u.user_name),
-				'type', 'User') ORDER BY m.member_id), '[]'::jsonb)
-	FROM scim.group_members m
+				'type', 'User') - b.dropped ORDER BY m.member_id), '[]'::jsonb)
+	FROM (SELECT scim._base_url() || '/Users/' AS base,
+				 ARRAY(SELECT s FROM unnest(ARRAY['value', '$ref', 'display', 'type']) s
+					   WHERE $2 IS NOT NULL AND NOT s = ANY ($2)) AS dropped) b,
+		 scim.group_members m
 	JOIN scim.users u ON u.id = m.member_id
 	WHERE m.group_id = $1;
 $$;
-COMMENT ON FUNCTION scim.group_members_json(uuid) IS
-	'The members of a group as SCIM renders them (value, $ref, display, type)';
+COMMENT ON FUNCTION scim.group_members_json(uuid, text[]) IS
+	'The members of a group as SCIM renders them (value, $ref, display, type; or only those in keep)';
 
 -- A user's read-only "groups" attribute (RFC 7643 section 4.1.2): the groups
 -- it is a direct member of, as value, $ref, display and type "direct".  An
@@ -339,13 +343,26 @@ CREATE FUNCTION scim._group_wants_members(attributes text, excluded_attributes t
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	SET search_path = pg_catalog, scim, pg_temp
 AS $$
-	SELECT CASE
-		WHEN jsonb_array_length(scim._group_attr_list($1)) > 0 THEN
-			EXISTS (SELECT FROM jsonb_array_elements(scim._group_attr_list($1)) r WHERE r->>'attr' = 'members')
-		ELSE
-			NOT EXISTS (SELECT FROM jsonb_array_elements(scim._group_attr_list($2)) r
-						WHERE r->>'attr' = 'members' AND r->>'sub' IS NULL)
-		END;
+	SELECT (jsonb_array_length(scim._group_attr_list($1)) = 0
+			OR EXISTS (SELECT FROM jsonb_array_elements(scim._group_attr_list($1)) r WHERE r->>'attr' = 'members'))
+	   AND NOT EXISTS (SELECT FROM jsonb_array_elements(scim._group_attr_list($2)) r
+					   WHERE r->>'attr' = 'members' AND r->>'sub' IS NULL);
+$$;
+
+-- The member sub-attributes a projection keeps (NULL: all of them), so
+-- that members are rendered projected instead of projected afterwards.
+CREATE FUNCTION scim._group_member_keep(attributes text, excluded_attributes text) RETURNS text[]
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, scim, pg_temp
+AS $$
+	WITH inc AS (SELECT r->>'sub' AS sub FROM jsonb_array_elements(scim._group_attr_list($1)) r WHERE r->>'attr' = 'members'),
+		 exc AS (SELECT r->>'sub' AS sub FROM jsonb_array_elements(scim._group_attr_list($2)) r
+				 WHERE r->>'attr' = 'members' AND r->>'sub' IS NOT NULL),
+		 kept AS (SELECT s FROM unnest(ARRAY['value', '$ref', 'display', 'type']) s
+				  WHERE (NOT EXISTS (SELECT FROM inc WHERE inc.sub IS NOT NULL) OR EXISTS (SELECT FROM inc WHERE inc.sub IS NULL)
+						 OR s IN (SELECT inc.sub FROM inc))
+					AND s NOT IN (SELECT exc.sub FROM exc))
+	SELECT CASE WHEN (SELECT count(*) FROM kept) = 4 THEN NULL ELSE (SELECT coalesce(array_agg(s), '{}') FROM kept) END;
 $$;
 
 -- Keep (keep = true) or drop the sub-attributes named in subs of an object,
@@ -367,7 +384,8 @@ $$;
 
 -- RFC 7644 section 3.9 over a rendered group: attributes keeps only what it
 -- names (id and schemas are always returned), then excludedAttributes drops
--- what it names (never id or schemas).  Names are case-insensitive and may
+-- what it names (never id or schemas; members are rendered projected, see
+-- _group_wants_members and _group_member_keep).  Names are case-insensitive and may
 -- carry the core Group URN; "a.b" names a sub-attribute.
 CREATE FUNCTION scim._group_project(resource jsonb, attributes text, excluded_attributes text) RETURNS jsonb
 	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
@@ -386,7 +404,8 @@ BEGIN
 		result := '{}';
 		FOR k, v IN SELECT e.key, e.value FROM jsonb_each(resource) e
 		LOOP
-			IF lower(k) IN ('id', 'schemas') THEN
+			-- members come rendered with their projection (_group_member_keep)
+			IF lower(k) IN ('id', 'schemas', 'members') THEN
 				result := result || jsonb_build_object(k, v);
 				CONTINUE;
 			END IF;
@@ -403,7 +422,7 @@ BEGIN
 	IF jsonb_array_length(exc) > 0 THEN
 		FOR k, v IN SELECT e.key, e.value FROM jsonb_each(result) e
 		LOOP
-			CONTINUE WHEN lower(k) IN ('id', 'schemas');
+			CONTINUE WHEN lower(k) IN ('id', 'schemas', 'members');
 			SELECT bool_or(r->>'sub' IS NULL), array_agg(r->>'sub') FILTER (WHERE r->>'sub' IS NOT NULL)
 			INTO whole, subs
 			FROM jsonb_array_elements(exc) r WHERE r->>'attr' = lower(k);
@@ -419,8 +438,8 @@ END;
 $$;
 
 -- The SCIM Group resource of a row.  with_members false leaves members out
--- without reading the member table.
-CREATE FUNCTION scim._group_json(g scim.groups, with_members boolean) RETURNS jsonb
+-- without reading the member table; member_keep: their sub-attributes.
+CREATE FUNCTION scim._group_json(g scim.groups, with_members boolean, member_keep text[] DEFAULT NULL) RETURNS jsonb
 	LANGUAGE sql STABLE
 	SET search_path = pg_catalog, scim, pg_temp
 AS $$
@@ -429,13 +448,14 @@ AS $$
 			'id', g.id,
 			'externalId', g.external_id,
 			'displayName', g.display_name,
-			'members', CASE WHEN with_members THEN scim.group_members_json(g.id) END,
 			'meta', jsonb_build_object(
 				'resourceType', 'Group',
 				'created', scim._scim_timestamp(g.created_at),
 				'lastModified', scim._scim_timestamp(g.updated_at),
 				'location', scim._base_url() || '/Groups/' || g.id,
-				'version', format('W/"%s"', g.version))));
+				'version', format('W/"%s"', g.version))))
+		|| CASE WHEN with_members THEN jsonb_build_object('members', scim.group_members_json(g.id, member_keep))
+				ELSE '{}'::jsonb END;
 $$;
 
 -- The resource as a response shows it: members read only when the
@@ -445,7 +465,7 @@ CREATE FUNCTION scim.group_resource(g scim.groups, attributes text DEFAULT NULL,
 	LANGUAGE sql STABLE
 	SET search_path = pg_catalog, scim, pg_temp
 AS $$
-	SELECT scim._group_project(scim._group_json(g, scim._group_wants_members($2, $3)), $2, $3);
+	SELECT scim._group_project(scim._group_json(g, scim._group_wants_members($2, $3), scim._group_member_keep($2, $3)), $2, $3);
 $$;
 COMMENT ON FUNCTION scim.group_resource(scim.groups, text, text) IS
 	'The SCIM 2.0 Group resource of a scim.groups row (RFC 7644 attributes / excludedAttributes projection)';
@@ -1154,10 +1174,10 @@ REVOKE ALL ON FUNCTION scim._groups_before_write(), scim._group_members_after_de
 	scim._group_add_members(text, uuid, uuid[]), scim._group_remove_members(uuid, uuid[]),
 	scim._group_set_members(text, uuid, uuid[]),
 	scim._base_url(), scim._scim_timestamp(timestamptz),
-	scim.group_members_json(uuid), scim.user_groups(uuid),
-	scim._group_attr_list(text), scim._group_wants_members(text, text),
+	scim.group_members_json(uuid, text[]), scim.user_groups(uuid),
+	scim._group_attr_list(text), scim._group_wants_members(text, text), scim._group_member_keep(text, text),
 	scim._project_subs(jsonb, text[], boolean), scim._group_project(jsonb, text, text),
-	scim._group_json(scim.groups, boolean), scim.group_resource(scim.groups, text, text),
+	scim._group_json(scim.groups, boolean, text[]), scim.group_resource(scim.groups, text, text),
 	scim._group_attr(jsonb, text), scim._group_display_name(jsonb), scim._group_external_id(jsonb),
 	scim._require_object(jsonb, text), scim._group_lock(text, uuid),
 	scim._group_check_name(text, uuid, text), scim._group_finish(scim.groups, boolean),
@@ -1168,8 +1188,9 @@ REVOKE ALL ON FUNCTION scim._groups_before_write(), scim._group_members_after_de
 	scim._list_groups(text, jsonb), scim._group_error(text, text, text),
 	scim._groups_route(text, text, text[], jsonb, jsonb, text),
 	scim._cursor_param(jsonb) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION scim.group_members_json(uuid), scim.user_groups(uuid),
+GRANT EXECUTE ON FUNCTION scim.group_members_json(uuid, text[]), scim.user_groups(uuid),
 	scim.group_resource(scim.groups, text, text), scim._base_url(), scim._scim_timestamp(timestamptz),
-	scim._group_json(scim.groups, boolean), scim._group_project(jsonb, text, text),
-	scim._group_wants_members(text, text), scim._group_attr_list(text), scim._project_subs(jsonb, text[], boolean)
+	scim._group_json(scim.groups, boolean, text[]), scim._group_project(jsonb, text, text),
+	scim._group_wants_members(text, text), scim._group_member_keep(text, text), scim._group_attr_list(text),
+	scim._project_subs(jsonb, text[], boolean)
 	TO scim_reader, scim_admin;
