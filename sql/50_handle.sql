@@ -97,8 +97,8 @@ SELECT is(pg_temp.call('PUT', '/ServiceProviderConfig'), 405, 'PUT /ServiceProvi
 SELECT is(pg_temp.call('GET', '/users'), 200, 'the resource segment is case-insensitive');
 SELECT is(pg_temp.call('GET', '/USERS/'), 200, 'a trailing slash is tolerated');
 SELECT is(pg_temp.call('get', '/Users'), 200, 'the method is case-insensitive');
-SELECT is(pg_temp.call('GET', '/Bulk'), 501, '/Bulk: 501 (bulk is not supported)');
-SELECT is(pg_temp.call('POST', '/Bulk', body => '{}'), 501, 'POST /Bulk: 501');
+SELECT is(pg_temp.call('GET', '/Me'), 501, '/Me: 501 (not supported)');
+SELECT is(pg_temp.call('GET', '/Bulk'), 405, 'GET /Bulk is routed to the bulk endpoint: 405');
 
 -- ---- POST /Users ----------------------------------------------------------------
 CALL pg_temp.mark();
@@ -350,14 +350,16 @@ SELECT results_eq(format($$SELECT method, resource_id, status FROM scim.provisio
 				  format($$VALUES ('POST', %1$L::uuid, 201), ('DELETE', %1$L::uuid, 204), ('GET', NULL::uuid, 404)$$, :'gone'),
 				  'the System Log of that user: created, deleted, not found');
 
--- ---- /Groups ---------------------------------------------------------------------------------------
-SELECT is(pg_temp.call('GET', '/Groups', 'count=100&startIndex=1'), 200, 'GET /Groups: 200 (for IdP connection tests)');
+-- ---- /Groups (routed to 65_groups.sql; its own suite tests it) ------------------------------------
+CALL pg_temp.mark();
+SELECT is(pg_temp.call('GET', '/groups/', 'count=100&startIndex=1'), 200, 'GET /Groups is routed (any case, trailing slash): 200');
 SELECT is(pg_temp.b(), '{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":0,"startIndex":1,"itemsPerPage":0,"Resources":[]}'::jsonb,
-		  'an empty ListResponse');
-SELECT is(pg_temp.call('POST', '/Groups', body => '{"displayName":"G"}'), 501, 'POST /Groups: 501 until groups exist');
-SELECT ok(pg_temp.is_error(501, NULL), 'a SCIM 501');
-SELECT is(pg_temp.call('PATCH', '/Groups/123', body => '{"Operations":[]}'), 501, 'PATCH /Groups/{id}: 501');
-SELECT is(pg_temp.call('GET', '/Groups/123'), 404, 'GET /Groups/{id}: 404');
+		  'a workspace without groups: an empty ListResponse (what IdP connection tests need)');
+SELECT is(pg_temp.call('GET', '/Groups/123'), 404, 'GET /Groups/{unknown}: 404');
+SELECT ok(pg_temp.is_error(404, NULL), 'a SCIM 404');
+SELECT is(pg_temp.call('GET', '/Groups', auth => NULL), 401, '/Groups needs the token');
+SELECT is((SELECT count(*) FROM scim.provisioning_log WHERE path ILIKE '/groups%' AND id > current_setting('test.maxid')::bigint), 3::bigint,
+		  'group requests leave their System Log rows too');
 
 -- ---- discovery -----------------------------------------------------------------------------------------
 SELECT is(pg_temp.call('GET', '/ServiceProviderConfig', auth => NULL), 401, 'discovery needs the token too');
@@ -365,7 +367,7 @@ SELECT is(pg_temp.call('GET', '/ServiceProviderConfig'), 200, 'GET /ServiceProvi
 SELECT results_eq($$SELECT body->'patch'->'supported', body->'bulk'->'supported', body->'filter'->'supported', body->'filter'->'maxResults',
 						  body->'changePassword'->'supported', body->'sort'->'supported', body->'etag'->'supported', body->'authenticationSchemes'->0->>'type'
 				   FROM resp$$,
-				  $$VALUES ('true'::jsonb, 'false'::jsonb, 'true'::jsonb, to_jsonb(current_setting('scim_provision.max_results')::int), 'false'::jsonb, 'true'::jsonb, 'true'::jsonb, 'oauthbearertoken')$$,
+				  $$VALUES ('true'::jsonb, 'true'::jsonb, 'true'::jsonb, to_jsonb(current_setting('scim_provision.max_results')::int), 'false'::jsonb, 'true'::jsonb, 'true'::jsonb, 'oauthbearertoken')$$,
 				  'ServiceProviderConfig says what the code does');
 SELECT is(pg_temp.call('GET', '/Schemas'), 200, 'GET /Schemas');
 SELECT is(pg_temp.b() -> 'Resources', scim.schema_definitions(), 'the registry''s schemas in a ListResponse');

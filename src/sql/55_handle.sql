@@ -2,7 +2,10 @@
 -- ---------------------------------------------------------------------------
 -- 55_handle.sql: scim.handle, the HTTP-shaped SCIM 2.0 endpoint (RFC 7644):
 -- authentication, routing, Users (POST, GET, list, .search, PUT, PATCH,
--- DELETE, ETags), the /Groups placeholder, SCIM errors and the System Log.
+-- DELETE, ETags), discovery, SCIM errors and the System Log.  /Groups,
+-- /Bulk and cursor-paged lists are routed to 65_groups.sql, 67_bulk.sql
+-- and 68_cursor.sql, which answer in the same shape (status, body,
+-- log fields) so that the error body and the log row are written here.
 --
 -- Routing and orchestration are PL/pgSQL: a request is a handful of
 -- branches and statements whose plans PL/pgSQL caches, while the work per
