@@ -9,7 +9,7 @@
 \set ON_ERROR_ROLLBACK 1
 \set ON_ERROR_STOP true
 BEGIN;
-SELECT plan(204);
+SELECT plan(212);
 
 -- ---- fixtures ----------------------------------------------------------------
 DO $$
@@ -243,6 +243,19 @@ SELECT is(pg_temp.call('GET', '/Users', 'filter=userName%20eq'), 400, 'a malform
 SELECT ok(pg_temp.is_error(400, 'invalidFilter'), 'invalidFilter');
 SELECT is(pg_temp.call('GET', '/Users', 'filter=externalId%20eq%20%22ext-ann%22'), 200, 'filter externalId eq');
 SELECT is(pg_temp.b() -> 'Resources' -> 0 ->> 'id', :'ann', 'found by externalId');
+SELECT is(pg_temp.call('GET', '/Users', 'filter=externalId%20eq%20%22EXT-ANN%22'), 200, 'filter externalId eq, other case');
+SELECT is((pg_temp.b() ->> 'totalResults')::int, 0, 'externalId is caseExact');
+SELECT is(pg_temp.call('GET', '/Users', 'filter=urn:ietf:params:scim:schemas:core:2.0:User:userName%20EQ%20%22ann%40EXAMPLE.com%22&attributes=externalId'), 200,
+		  'a URN-qualified userName, EQ in upper case, with attributes');
+SELECT is(pg_temp.b() -> 'Resources', jsonb_build_array(jsonb_build_object('id', :'ann', 'externalId', 'ext-ann', 'schemas', '["urn:ietf:params:scim:schemas:core:2.0:User"]'::jsonb)),
+		  'found and projected');
+SELECT is(pg_temp.call('GET', '/Users', 'filter=userName%20eq%20%22ann%40example.com%22&startIndex=2'), 200, 'a lookup paged past its one result');
+SELECT results_eq($$SELECT (body->>'totalResults')::int, (body->>'itemsPerPage')::int, body->'Resources' FROM resp$$, $$VALUES (1, 0, '[]'::jsonb)$$,
+				  'the total is still counted');
+SELECT is(pg_temp.call('GET', '/Users', 'filter=userName%20eq%20%22ann%40example.com%22%20or%20userName%20eq%20%22carl%40example.com%22&count=1&sortBy=userName'), 200,
+		  'a full page of a two-user filter');
+SELECT results_eq($$SELECT (body->>'totalResults')::int, (body->>'itemsPerPage')::int, body->'Resources'->0->>'userName' FROM resp$$, $$VALUES (2, 1, 'ann@example.com')$$,
+				  'a full page counts the total');
 SELECT is(pg_temp.call('GET', '/Users', 'filter=emails%5Btype%20eq%20%22work%22%20and%20value%20co%20%22carl%22%5D'), 200, 'filter emails[type eq "work" and value co "carl"]');
 SELECT is(pg_temp.b() -> 'Resources' -> 0 ->> 'id', :'carl', 'found by a value filter');
 SELECT is(pg_temp.call('GET', '/Users', 'sortBy=userName&sortOrder=descending'), 200, 'sortBy userName descending');

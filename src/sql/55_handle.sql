@@ -97,6 +97,8 @@ DECLARE
 	count_n		bigint;
 	max_n		bigint := current_setting('scim_provision.max_results')::bigint;
 	resources	jsonb;
+	page_n		bigint;
+	ast			jsonb;
 BEGIN
 	IF filter IS NOT NULL AND btrim(filter) <> '' THEN
 		pred := scim.filter_sql(filter, 'User');
@@ -125,17 +127,58 @@ BEGIN
 		RETURN;
 	END IF;
 
-	EXECUTE format(
-		$q$SELECT (SELECT count(*) FROM scim.users u WHERE u.workspace OPERATOR(pg_catalog.=) $1 AND (%1$s)),
-				  (SELECT coalesce(pg_catalog.jsonb_agg(scim.user_resource(p.u, $4, $5) ORDER BY p.k1 %3$s, p.k2), '[]'::jsonb)
-				   FROM (SELECT u, %2$s AS k1, u.id AS k2
-						 FROM scim.users u
-						 WHERE u.workspace OPERATOR(pg_catalog.=) $1 AND (%1$s)
-						 ORDER BY k1 %3$s, k2
-						 LIMIT $2 OFFSET $3) p)$q$,
-		pred, sort_expr, dir)
-		INTO total, resources
-		USING ws, count_n, start_n - 1, attrs, excluded;
+	-- The page first; a page that is not full (or an empty first page) tells
+	-- the total, so the count runs only when it cannot.
+	--
+	-- Fast path: the lookups every IdP sends before it creates or updates
+	-- (userName eq "..." and externalId eq "...", default order) run as
+	-- static SQL whose plans PL/pgSQL keeps, instead of planning the
+	-- filter's SQL anew; the conditions are exactly those scim.filter_sql
+	-- produces for them (userName case-insensitive, externalId caseExact).
+	IF filter IS NOT NULL AND btrim(filter) <> '' AND (sort_by IS NULL OR btrim(sort_by) = '') AND dir = 'ASC' THEN
+		ast := scim.parse_filter(filter);
+		IF ast ->> 'op' = 'eq' AND jsonb_typeof(ast -> 'value') = 'string'
+		   AND ast - 'op' - 'attr' - 'value' - 'schema' = '{}'::jsonb
+		   AND lower(coalesce(ast ->> 'schema', 'urn:ietf:params:scim:schemas:core:2.0:User')) = 'urn:ietf:params:scim:schemas:core:2.0:user' THEN
+			IF lower(ast ->> 'attr') = 'username' THEN
+				SELECT coalesce(jsonb_agg(scim.user_resource(p.u, attrs, excluded) ORDER BY p.k1, p.k2), '[]'::jsonb), count(*)
+				INTO resources, page_n
+				FROM (SELECT u, u.created_at AS k1, u.id AS k2
+					  FROM scim.users u
+					  WHERE u.workspace = ws AND lower(u.user_name) = lower(ast ->> 'value')
+					  ORDER BY k1, k2
+					  LIMIT count_n OFFSET start_n - 1) p;
+			ELSIF lower(ast ->> 'attr') = 'externalid' THEN
+				SELECT coalesce(jsonb_agg(scim.user_resource(p.u, attrs, excluded) ORDER BY p.k1, p.k2), '[]'::jsonb), count(*)
+				INTO resources, page_n
+				FROM (SELECT u, u.created_at AS k1, u.id AS k2
+					  FROM scim.users u
+					  WHERE u.workspace = ws AND u.external_id = ast ->> 'value'
+					  ORDER BY k1, k2
+					  LIMIT count_n OFFSET start_n - 1) p;
+			END IF;
+		END IF;
+	END IF;
+
+	IF page_n IS NULL THEN
+		EXECUTE format(
+			$q$SELECT coalesce(pg_catalog.jsonb_agg(scim.user_resource(p.u, $4, $5) ORDER BY p.k1 %2$s, p.k2), '[]'::jsonb),
+					  count(*)
+			   FROM (SELECT u, %1$s AS k1, u.id AS k2
+					 FROM scim.users u
+					 WHERE u.workspace OPERATOR(pg_catalog.=) $1 AND (%3$s)
+					 ORDER BY k1 %2$s, k2
+					 LIMIT $2 OFFSET $3) p$q$,
+			sort_expr, dir, pred)
+			INTO resources, page_n
+			USING ws, count_n, start_n - 1, attrs, excluded;
+	END IF;
+	IF page_n < count_n AND (page_n > 0 OR start_n = 1) THEN
+		total := start_n - 1 + page_n;
+	ELSE
+		EXECUTE format('SELECT count(*) FROM scim.users u WHERE u.workspace OPERATOR(pg_catalog.=) $1 AND (%s)', pred)
+			INTO total USING ws;
+	END IF;
 	body := jsonb_build_object(
 		'schemas', jsonb_build_array('urn:ietf:params:scim:api:messages:2.0:ListResponse'),
 		'totalResults', total, 'startIndex', start_n,
