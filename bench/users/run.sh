@@ -101,13 +101,19 @@ read -r p2_raw_tps p2_raw_lat < <(run_pgbench p2_raw 1 "\\set i random(1, $users
 SELECT u.* FROM scim.users u WHERE u.workspace = 'default' AND lower(u.user_name) = lower('u' || :i || '@example.com');")
 read -r p2_prep_tps p2_prep_lat < <(run_pgbench p2_prep 1 "\\set i random(1, $users)
 SELECT u.* FROM scim.users u WHERE u.workspace = 'default' AND lower(u.user_name) = lower('u' || :i || '@example.com');" prepared)
+read -r p2_floor_tps p2_floor_lat < <(run_pgbench p2_floor 1 "\\set i random(1, $users)
+SELECT u.*, scim.log_attempt('scim', 'GET', '/Users', u.id, u.user_name, 200, NULL, '1 of 1 result(s)', 'default')
+FROM scim.users u WHERE u.workspace = 'default' AND lower(u.user_name) = lower('u' || :i || '@example.com');")
 read -r p2_h_tps p2_h_lat < <(run_pgbench p2_handle 1 "\\set i random(1, $users)
 SELECT h.status FROM scim.handle('GET', '/Users', 'filter=userName%20eq%20%22u' || :i || '%40example.com%22', '$auth_sql'::jsonb) h;")
 printf '%-44s %10s tps %8s ms\n' "raw indexed SELECT (simple protocol)" "$p2_raw_tps" "$p2_raw_lat"
 printf '%-44s %10s tps %8s ms\n' "raw indexed SELECT (prepared)" "$p2_prep_tps" "$p2_prep_lat"
+printf '%-44s %10s tps %8s ms\n' "raw SELECT + its System Log row (the floor)" "$p2_floor_tps" "$p2_floor_lat"
 printf '%-44s %10s tps %8s ms\n' "scim.handle GET (filter, render, log)" "$p2_h_tps" "$p2_h_lat"
 echo "P2 latency ratio handle / raw simple:   $(ratio "$p2_h_lat" "$p2_raw_lat")x   (goal <= 1.3x)"
 echo "P2 latency ratio handle / raw prepared: $(ratio "$p2_h_lat" "$p2_prep_lat")x"
+echo "P2 latency ratio floor / raw simple:    $(ratio "$p2_floor_lat" "$p2_raw_lat")x   (what every logged read costs at least)"
+echo "P2 latency ratio handle / floor:        $(ratio "$p2_h_lat" "$p2_floor_lat")x"
 
 echo
 echo "== P3: GET /Users?filter=$p3_filter&count=100 (1 client, ${secs}s each) =="
@@ -120,11 +126,16 @@ read -r p3_raw_tps p3_raw_lat < <(run_pgbench p3_raw 1 "SELECT (SELECT count(*) 
 		   AND EXISTS (SELECT 1 FROM jsonb_array_elements(u.attributes -> 'emails') e
 					   WHERE lower(e ->> 'type') = 'work' AND lower(e ->> 'value') LIKE '%@acme.example.com%')
 		 ORDER BY u.created_at, u.id LIMIT 100) p) AS page;")
+read -r p3_f_tps p3_f_lat < <(run_pgbench p3_filter_sql 1 "SELECT (SELECT count(*) FROM scim.users u WHERE u.workspace = 'default' AND ($p3_pred)) AS total,
+	   (SELECT array_agg(p.id) FROM (SELECT u.* FROM scim.users u WHERE u.workspace = 'default' AND ($p3_pred)
+		 ORDER BY u.created_at, u.id LIMIT 100) p) AS page;")
 p3_query=$(printf '%s' "filter=$p3_filter&count=100" | sed 's/ /%20/g; s/"/%22/g; s/\[/%5B/g; s/\]/%5D/g; s/@/%40/g')
 read -r p3_h_tps p3_h_lat < <(run_pgbench p3_handle 1 "SELECT h.status FROM scim.handle('GET', '/Users', '$p3_query', '$auth_sql'::jsonb) h;")
 printf '%-44s %10s tps %8s ms\n' "hand-written SQL (total + 100 rows)" "$p3_raw_tps" "$p3_raw_lat"
+printf '%-44s %10s tps %8s ms\n' "the same with scim.filter_sql's predicate" "$p3_f_tps" "$p3_f_lat"
 printf '%-44s %10s tps %8s ms\n' "scim.handle GET (100 resources rendered)" "$p3_h_tps" "$p3_h_lat"
 echo "P3 latency ratio handle / hand-written: $(ratio "$p3_h_lat" "$p3_raw_lat")x   (goal <= 1.5x)"
+echo "P3 latency ratio filter_sql's SQL / hand-written: $(ratio "$p3_f_lat" "$p3_raw_lat")x;  handle / filter_sql's SQL: $(ratio "$p3_h_lat" "$p3_f_lat")x"
 psql -Atc "SELECT 'P3 totalResults: ' || (body->>'totalResults') || ', itemsPerPage: ' || (body->>'itemsPerPage')
 		   FROM scim.handle('GET', '/Users', '$p3_query', (SELECT auth FROM bench_env))"
 
