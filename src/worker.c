@@ -1493,7 +1493,7 @@ read_provision_results(int offset, int count, int *status, Datum *ids, bool *id_
  * the number of users sent to scim.provision_user.
  */
 static int
-apply_users(Conn *c, PreparedUsers *p, bool full, int64 run_id)
+apply_users(Conn *c, PreparedUsers *p, bool full, int64 run_id, int *created)
 {
 	int64	   *all_ids;
 	int			i;
@@ -1507,6 +1507,7 @@ apply_users(Conn *c, PreparedUsers *p, bool full, int64 run_id)
 	Datum		v[6];
 	char	   *err;
 
+	*created = 0;
 	if (p->n == 0)
 		return 0;
 
@@ -1584,6 +1585,10 @@ apply_users(Conn *c, PreparedUsers *p, bool full, int64 run_id)
 			}
 		}
 
+		for (i = 0; i < n; i++)
+			if (status[i] == 201)
+				(*created)++;
+
 		v[0] = text_datum(c->workspace);
 		v[1] = int8_array(todo_ids, n);
 		v[2] = text_array(todo_updated, n);
@@ -1604,10 +1609,16 @@ apply_users(Conn *c, PreparedUsers *p, bool full, int64 run_id)
 				 SQL_MAP_UPSERT, v, NULL, SPI_OK_INSERT);
 	}
 
-	if (full)
+	/* users applied above carry seen_run already; mark the unchanged ones */
+	if (full && n < p->n)
 	{
+		int			nskip = 0;
+
+		for (i = 0; i < p->n; i++)
+			if (p->skip[i])
+				all_ids[nskip++] = p->users[i]->id;
 		v[0] = text_datum(c->workspace);
-		v[1] = int8_array(all_ids, p->n);
+		v[1] = int8_array(all_ids, nskip);
 		v[2] = Int64GetDatum(run_id);
 		run_plan(PLAN(plan_map_seen, SQL_MAP_SEEN, TEXTOID, INT8ARRAYOID, INT8OID),
 				 SQL_MAP_SEEN, v, NULL, SPI_OK_UPDATE);
@@ -1676,6 +1687,47 @@ deprovision_ids(Conn *c, int64 *ids, int n)
  * Sync steps
  * ---------------------------------------------------------------------
  */
+
+/*
+ * Bulk loads outgrow the planner's picture of scim.users and
+ * scim.onelogin_users: plans cached for nearly empty tables (the upsert
+ * path's lookups, the worker's own) turn into sequential scans, and a first
+ * sync of 100k users becomes quadratic long before autovacuum's next
+ * ANALYZE.  So after every page the worker counts the users it created and,
+ * once they reach what pg_class believed scim.users held (at least 1000),
+ * analyzes both tables itself: one ANALYZE each time the table doubles
+ * (7 for a first sync of 100k users), none for ordinary incremental syncs.
+ */
+static int64 created_since_analyze = 0;
+static double users_reltuples = -1;
+
+#define SQL_USERS_RELTUPLES \
+	"SELECT GREATEST(c.reltuples, 0)::pg_catalog.float8 FROM pg_catalog.pg_class c" \
+	" WHERE c.oid OPERATOR(pg_catalog.=) 'scim.users'::pg_catalog.regclass"
+
+static void
+maybe_analyze_users(const char *workspace, int created)
+{
+	created_since_analyze += created;
+	if (created_since_analyze < 1000 ||
+		(users_reltuples >= 0 && created_since_analyze < users_reltuples))
+		return;
+	if (!tx_begin())
+		return;
+	set_phase(workspace, "analyzing after %lld new users", (long long) created_since_analyze);
+	debug_query_string = "ANALYZE scim.users, scim.onelogin_users";
+	if (SPI_execute("ANALYZE scim.users, scim.onelogin_users", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "ANALYZE failed");
+	if (SPI_execute(SQL_USERS_RELTUPLES, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		users_reltuples = isnull ? 0 : DatumGetFloat8(d);
+	}
+	tx_commit();
+	created_since_analyze = 0;
+}
 
 #define SQL_STATE_PAGE \
 	"UPDATE scim.onelogin_state SET state = 'syncing', run_kind = $3, run_id = $4, run_since = $5," \
@@ -1754,6 +1806,7 @@ sync_users(Conn *c)
 		Datum		v[11];
 		char		nulls[12] = "           ";
 		int			applied;
+		int			created;
 		char		buf[64];
 
 		CHECK_FOR_INTERRUPTS();
@@ -1813,7 +1866,7 @@ sync_users(Conn *c)
 			MemoryContextSwitchTo(CycleContext);
 			return RUN_ABANDONED;
 		}
-		applied = apply_users(c, &prep, full, run_id);
+		applied = apply_users(c, &prep, full, run_id, &created);
 
 		v[0] = text_datum(c->workspace);
 		text_param(next, &v[1], &nulls[1]);
@@ -1834,6 +1887,7 @@ sync_users(Conn *c)
 					 SPI_OK_UPDATE);
 		tx_commit();
 		first = false;
+		maybe_analyze_users(c->workspace, created);
 
 		if (next == NULL)
 		{
@@ -1890,6 +1944,7 @@ verify_unseen(Conn *c)
 		Datum		v[3];
 		int			i;
 		int			applied;
+		int			created;
 		int			deprovisioned;
 
 		CHECK_FOR_INTERRUPTS();
@@ -1976,7 +2031,7 @@ verify_unseen(Conn *c)
 			MemoryContextSwitchTo(CycleContext);
 			return RUN_ABANDONED;
 		}
-		applied = apply_users(c, &prep, true, c->verify_run);
+		applied = apply_users(c, &prep, true, c->verify_run, &created);
 		deprovisioned = deprovision_ids(c, gone, ngone);
 		v[0] = text_datum(c->workspace);
 		v[1] = Int64GetDatum((int64) deprovisioned);

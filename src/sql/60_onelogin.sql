@@ -120,9 +120,18 @@ CREATE FUNCTION scim._onelogin_map_user(onelogin_user jsonb) RETURNS jsonb
 COMMENT ON FUNCTION scim._onelogin_map_user(jsonb) IS
 	'The SCIM User the worker applies for a OneLogin user object under the current settings';
 
--- Configuration.  The caller's statement carries the secret: see doc.  The
--- function never echoes it, and an error raised inside it does not log the
--- statement (log_min_error_statement = panic for its duration).
+-- Configuration.  The worker never reports the credentials (not in a log
+-- line, an error, the System Log or pg_stat_activity), and this function
+-- never echoes them; an error raised inside it does not log the statement
+-- (log_min_error_statement = panic while it runs).
+-- Caller-side caveat: the secret is an argument, so it is part of the
+-- caller's statement text.  While the call runs, pg_stat_activity.query of
+-- the calling session shows it (to that role, superusers and
+-- pg_read_all_stats), and log_statement = 'all' or log_min_duration_statement
+-- would write it to the server log.  Pass it as a bind parameter (extended
+-- protocol: pg_stat_activity shows $3, and log_parameter_max_length = 0
+-- keeps the value out of the log), or call it from a session with
+-- log_statement = 'none' and log_min_duration_statement = -1.
 CREATE FUNCTION scim.onelogin_connect(base_url text, client_id text, client_secret text,
 									  workspace text DEFAULT 'default')
 	RETURNS void
@@ -191,7 +200,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION scim.onelogin_connect(text, text, text, text) IS
-	'Connect a workspace to a OneLogin account (API credentials with Read Users); the worker starts pulling';
+	'Connect a workspace to a OneLogin account (API credentials with Read Users); the worker starts pulling. Pass client_secret as a bind parameter: a literal is visible in pg_stat_activity and in statement logs';
 
 CREATE FUNCTION scim.onelogin_disconnect(workspace text DEFAULT 'default')
 	RETURNS void
