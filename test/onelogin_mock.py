@@ -25,7 +25,9 @@ and control endpoints for the tests (JSON bodies):
                         updated_at = now unless given
   POST /_mock/delete    {"ids": [...], "event": true}  delete, with a
                         user-deleted event (type 17) unless event is false
-  POST /_mock/generate  {"count": N, "start_id": 1, "domain": "example.com"}
+  POST /_mock/generate  {"count": N, "start_id": 1, "domain": "example.com",
+                         "updated_at": ISO-8601 (default now), "spread_seconds": 0}
+                        (updated_at of the k-th user: updated_at + k * spread / count)
   POST /_mock/touch     {"ids": [...], "set": {...}}  change and re-stamp
   POST /_mock/fault     {"kind": ..., "on": "users|user|events|token|any",
                          "count": 1, "skip": 0, "status": 500,
@@ -582,8 +584,12 @@ class Handler(BaseHTTPRequestHandler):
                 n = int(req.get("count", 0))
                 start = int(req.get("start_id", 1))
                 dom = req.get("domain", "example.com")
-                base = s.stamp()
-                s.last_ts = round(base + n * 0.000001 + 0.001, 3)
+                spread = float(req.get("spread_seconds", 0))
+                if req.get("updated_at"):
+                    base = round(parse_iso(req["updated_at"]), 3)
+                else:
+                    base = s.stamp()
+                s.last_ts = max(s.last_ts, round(base + spread + 0.001, 3))
                 for k in range(n):
                     uid = start + k
                     u = {
@@ -603,7 +609,7 @@ class Handler(BaseHTTPRequestHandler):
                         "invitation_sent_at": None, "trusted_idp_id": None, "manager_ad_id": None,
                     }
                     full.update(u)
-                    full["_ts"] = round(base, 3)
+                    full["_ts"] = round(base + (k * spread / n if n else 0), 3)
                     full["_created"] = full["_ts"]
                     full["updated_at"] = full["created_at"] = iso(full["_ts"])
                     s.users[uid] = full

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# bench/onelogin/run.sh - P5: how fast the OneLogin worker pulls users.
+# Not part of CI and asserts nothing about time; it prints what it measured.
+#
+#   bench/onelogin/run.sh          (after "make install"; root or postgres)
+#   USERS=100000 BIG_USERS=1000000 PAGE_SIZE=1000 BIG_SEED=sql bench/onelogin/run.sh
+#
+# Against test/onelogin_mock.py on loopback, in a throwaway cluster:
+#  1. mock serving rate: the worker's own requests (same fields, limit,
+#     After-Cursor paging, one keep-alive connection, token included) made by
+#     bench/onelogin/fetch_baseline.py, which reads the pages and applies
+#     nothing; first pass (mock cold) and second pass (warm, the mock caches
+#     serialized users), the warm one is the reference;
+#  2. full sync of USERS users into an empty workspace through
+#     scim.provision_user: users/s from scim.onelogin_connect() to the
+#     completed sync, the ratio to (1), and the share of the time spent in
+#     scim.provision_user (pg_stat_user_functions);
+#  3. worker ceiling (diagnostic only): the same pull with
+#     scim.provision_user replaced by a no-op in this throwaway cluster, i.e.
+#     HTTP + parsing + mapping + dedupe + exactly-once bookkeeping;
+#  4. incremental sync of 10 changed users among BIG_USERS already synced:
+#     seconds from scim.sync_now() to the completed sync (last_success_at).
+#     BIG_SEED=sql (default) loads the BIG_USERS users, their OneLogin id
+#     mapping and a high-water mark with SQL, the state a completed full sync
+#     leaves; BIG_SEED=worker has the worker pull them (slow).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+top=$(pwd)
+
+BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
+PORT=${BENCH_PORT:-55459}
+USERS=${USERS:-100000}
+BIG_USERS=${BIG_USERS:-1000000}
+PAGE_SIZE=${PAGE_SIZE:-1000}
+BIG_SEED=${BIG_SEED:-sql}
+CLIENT_ID=bench-client
+SECRET=bench-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
+
+WORK=$(mktemp -d /tmp/scim-bench-onelogin.XXXXXX)
+chmod 755 "$WORK"
+mock_pids=()
+cleanup() {
+	for p in "${mock_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	PG_BINDIR=$BINDIR tools/cluster.sh stop "$WORK/pg" >/dev/null 2>&1 || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+export PGHOST=$WORK/pg PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
+q() { "$BINDIR/psql" -XAtq -v ON_ERROR_STOP=1 "$@"; }
+fsub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
+fdiv() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f", a / b; else print "inf" }'; }
+fratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.4f", a / b; else print "n/a" }'; }
+
+start_mock() {
+	# start_mock NAME: sets MOCK_PORT
+	local name=$1
+	python3 test/onelogin_mock.py --client-id "$CLIENT_ID" --client-secret "$SECRET" \
+		--port-file "$WORK/$name.port" >"$WORK/$name.log" 2>&1 &
+	mock_pids+=($!)
+	for _ in $(seq 1 100); do [ -s "$WORK/$name.port" ] && break; sleep 0.1; done
+	MOCK_PORT=$(cat "$WORK/$name.port")
+}
+mock_post() { curl -sf -X POST -H 'Content-Type: application/json' -d "$3" "http://127.0.0.1:$1/_mock/$2" >/dev/null; }
+
+# wait_sync WORKSPACE COUNT: until syncs_completed >= COUNT and nothing runs
+wait_sync() {
+	until [ "$(q -c "SELECT syncs_completed >= $2 AND NOT sync_in_progress FROM scim.sync_status WHERE workspace = '$1'")" = t ]; do
+		sleep 0.05
+	done
+}
+
+echo "== scim_provision OneLogin pull benchmark (P5) =="
+echo "machine: $(nproc) CPU, $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo); PostgreSQL $("$BINDIR/pg_config" --version | awk '{print $2}'); page size $PAGE_SIZE"
+
+PG_BINDIR=$BINDIR tools/cluster.sh start "$WORK/pg" "$PORT" \
+	"scim_provision.database = 'postgres'" "scim_provision.allow_http = on" \
+	"scim_provision.page_size = $PAGE_SIZE" "scim_provision.sync_interval = 3600" \
+	"scim_provision.reconcile_interval = 0" "track_functions = 'pl'" \
+	"shared_buffers = '512MB'" "max_wal_size = '4GB'" "log_min_messages = warning"
+q -c "CREATE EXTENSION scim_provision CASCADE" 2>/dev/null
+q -c "SELECT scim.approve_domain('example.com')" >/dev/null
+
+# --- 1. mock serving rate ---------------------------------------------------
+start_mock main
+MOCK=$MOCK_PORT
+mock_post "$MOCK" generate "{\"count\": $USERS, \"start_id\": 1, \"domain\": \"example.com\"}"
+read -r n1 s1 r1 < <(python3 bench/onelogin/fetch_baseline.py "$MOCK" "$CLIENT_ID" "$SECRET" "$PAGE_SIZE")
+read -r n2 s2 r2 < <(python3 bench/onelogin/fetch_baseline.py "$MOCK" "$CLIENT_ID" "$SECRET" "$PAGE_SIZE")
+echo "mock serving rate (fetch only): cold $n1 users in ${s1}s = $r1 users/s; warm $n2 users in ${s2}s = $r2 users/s"
+
+# --- 2. full sync through scim.provision_user -----------------------------------
+q -c "SELECT pg_stat_reset()" >/dev/null
+t0=$(q -c "SELECT extract(epoch FROM clock_timestamp()), scim.onelogin_connect('http://127.0.0.1:$MOCK', '$CLIENT_ID', '$SECRET')" | cut -d'|' -f1)
+wait_sync default 1
+t1=$(q -c "SELECT extract(epoch FROM last_success_at) FROM scim.sync_status WHERE workspace = 'default'")
+secs=$(fsub "$t1" "$t0")
+applied=$(q -c "SELECT count(*) FROM scim.users WHERE workspace = 'default'")
+rate=$(fdiv "$applied" "$secs")
+sleep 1	# let the worker flush its function statistics
+prov=$(q -c "SELECT coalesce(round(sum(total_time)) / 1000, 0) FROM pg_stat_user_functions WHERE funcname = 'provision_user'")
+echo "full sync: $applied users in ${secs}s = $rate users/s (goal >= 20000)"
+echo "  ratio to the mock's warm serving rate: $(fratio "$rate" "$r2")x, to its cold rate: $(fratio "$rate" "$r1")x (goal >= 0.5x)"
+echo "  time inside scim.provision_user: ${prov}s of ${secs}s ($(awk -v a="$prov" -v b="$secs" 'BEGIN { printf "%.0f", 100 * a / b }')%)"
+
+# --- 3. worker ceiling (diagnostic) -----------------------------------------------
+q <<'SQL'
+CREATE OR REPLACE FUNCTION scim.provision_user(resource jsonb, source text, workspace text DEFAULT 'default')
+	RETURNS TABLE(status integer, scim_type text, detail text, id uuid)
+	LANGUAGE sql AS $$ SELECT 201, NULL::text, NULL::text, NULL::uuid $$;
+SELECT scim.create_workspace('ceiling');
+SQL
+t0=$(q -c "SELECT extract(epoch FROM clock_timestamp()), scim.onelogin_connect('http://127.0.0.1:$MOCK', '$CLIENT_ID', '$SECRET', 'ceiling')" | cut -d'|' -f1)
+wait_sync ceiling 1
+t1=$(q -c "SELECT extract(epoch FROM last_success_at) FROM scim.sync_status WHERE workspace = 'ceiling'")
+csecs=$(fsub "$t1" "$t0")
+crate=$(fdiv "$USERS" "$csecs")
+echo "worker ceiling (provision_user replaced by a no-op, diagnostic only): $USERS users in ${csecs}s = $crate users/s, $(fratio "$crate" "$r2")x the warm mock"
+kill "${mock_pids[0]}" 2>/dev/null || true
+
+# --- 4. incremental sync among BIG_USERS --------------------------------------------
+PG_BINDIR=$BINDIR tools/cluster.sh stop "$WORK/pg"
+rm -rf "$WORK/pg"
+PG_BINDIR=$BINDIR tools/cluster.sh start "$WORK/pg" "$PORT" \
+	"scim_provision.database = 'postgres'" "scim_provision.allow_http = on" \
+	"scim_provision.page_size = $PAGE_SIZE" "scim_provision.sync_interval = 3600" \
+	"scim_provision.reconcile_interval = 0" \
+	"shared_buffers = '512MB'" "max_wal_size = '4GB'" "log_min_messages = warning"
+q -c "CREATE EXTENSION scim_provision CASCADE" 2>/dev/null
+q -c "SELECT scim.approve_domain('example.com')" >/dev/null
+start_mock big
+BIG=$MOCK_PORT
+# updated_at spread over the 30 days before yesterday, as in a real directory
+past=$(date -u -d '31 days ago' +%Y-%m-%dT%H:%M:%S.000Z)
+hwm=$(date -u -d '1 day ago' +%Y-%m-%dT%H:%M:%S.000Z)
+mock_post "$BIG" generate "{\"count\": $BIG_USERS, \"start_id\": 1, \"domain\": \"example.com\", \"updated_at\": \"$past\", \"spread_seconds\": 2592000}"
+seed_start=$(date +%s)
+if [ "$BIG_SEED" = worker ]; then
+	q -c "SELECT scim.onelogin_connect('http://127.0.0.1:$BIG', '$CLIENT_ID', '$SECRET')" >/dev/null
+	wait_sync default 1
+else
+	q <<SQL
+BEGIN;
+INSERT INTO scim.users (workspace, user_name, external_id, given_name, family_name, email, title, phone,
+						organization, department, user_type, active, attributes)
+SELECT 'default', 'user' || i || '@example.com', i::text, 'First' || i, 'Last' || i, 'user' || i || '@example.com',
+	   'Engineer', '+1555' || lpad(i::text, 7, '0'), 'Example Corp', 'R&D', 'Regular', true,
+	   jsonb_build_object('emails', jsonb_build_array(jsonb_build_object('value', 'user' || i || '@example.com', 'type', 'work', 'primary', true)),
+						  'phoneNumbers', jsonb_build_array(jsonb_build_object('value', '+1555' || lpad(i::text, 7, '0'), 'type', 'work', 'primary', true)))
+FROM generate_series(1, $BIG_USERS) AS i;
+INSERT INTO scim.onelogin_connections (workspace, base_url, client_id, client_secret)
+VALUES ('default', 'http://127.0.0.1:$BIG', '$CLIENT_ID', '$SECRET');
+INSERT INTO scim.onelogin_state (workspace, config_version, state, wake_seq, handled_seq, users_high_water,
+								 run_kind, run_id, run_wake_seq, last_reconcile_at, events_high_water,
+								 last_attempt_at, last_success_at, syncs_completed)
+VALUES ('default', 1, 'idle', 1, 1, '$hwm', 'full', 1, 1, now(), now(), now(), now(), 1);
+INSERT INTO scim.onelogin_users (workspace, onelogin_id, user_id, updated_at, status, seen_run)
+SELECT 'default', u.external_id::bigint, u.id,
+	   to_char(('$past'::timestamptz + (u.external_id::bigint - 1) * interval '2592 ms') AT TIME ZONE 'UTC',
+			   'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 201, 1
+FROM scim.users u WHERE u.workspace = 'default';
+COMMIT;
+VACUUM ANALYZE;
+SQL
+fi
+echo "seeded $BIG_USERS synced users ($BIG_SEED) in $(( $(date +%s) - seed_start ))s"
+before=$(q -c "SELECT syncs_completed FROM scim.sync_status")
+# a first incremental warms the worker (token, plans) like any long-running worker
+q -c "SELECT scim.sync_now()" >/dev/null
+wait_sync default $((before + 1))
+ids='[7, 77, 777, 7777, 77777, 777777, 123, 4567, 89012, 345678]'
+mock_post "$BIG" touch "{\"ids\": $ids, \"set\": {\"title\": \"Changed\"}}"
+t0=$(q -c "SELECT extract(epoch FROM clock_timestamp()), scim.sync_now()" | cut -d'|' -f1)
+wait_sync default $((before + 2))
+t1=$(q -c "SELECT extract(epoch FROM last_success_at) FROM scim.sync_status")
+changed=$(q -c "SELECT count(*) FROM scim.users WHERE title = 'Changed'")
+run=$(q -c "SELECT round(extract(epoch FROM run_finished_at - run_started_at)::numeric, 3), run_users_seen, run_users_applied FROM scim.sync_status")
+echo "incremental sync: $changed of 10 changed users applied among $BIG_USERS in $(fsub "$t1" "$t0")s from sync_now() to completion (goal < 1s); users run ${run%%|*}s, seen|applied ${run#*|}"
