@@ -34,6 +34,26 @@
  * Every error names the 0-based byte position and what was expected, e.g.
  *	 expected a comparison operator after "userName" at position 9
  *
+ * How it stays fast: the input is copied once into the arena, followed by
+ * NUL padding.  The padding is a sentinel that stops every scanning loop
+ * (NUL belongs to no character class), so the loops over names and white
+ * space test one table entry per byte and no bounds, and it makes reading
+ * a few bytes past a token safe: keywords are recognised by their length
+ * and their first four bytes read at once, plain strings are scanned eight
+ * bytes at a time.  The lexer runs one token ahead of the parser and never
+ * backs up (the only lookahead, after "not", peeks without lexing); the
+ * usual tokens (a word after one space, a plain string after an operator)
+ * are lexed inline in the parser's hot path.  Names and plain strings
+ * (printable ASCII without escapes) are not copied: they stay in the copy
+ * of the input and are NUL-terminated in place, by overwriting the byte
+ * after them once the lexer has passed it and it can no longer be read:
+ * the closing quote of a string as soon as it is lexed, the white space,
+ * "[" or end after an attribute path once the parser has accepted the
+ * path (until then error messages may still quote the whole path).
+ * Strings with escapes or non-ASCII text are decoded into a buffer of
+ * their own.  "and" and "or" chains are collected in one loop, and AST
+ * nodes come from the arena's inline bump allocator.
+ *
  * All memory comes from the caller's ScimArena.
  *
  * src/filter_parse.c
@@ -41,6 +61,7 @@
  *-------------------------------------------------------------------------
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -72,7 +93,7 @@ typedef enum Keyword
 	KW_GE,
 	KW_LT,
 	KW_LE,
-	KW_PR,
+	KW_PR,						/* right after KW_LE: see peek_operator() */
 	KW_AND,
 	KW_OR,
 	KW_NOT,
@@ -86,16 +107,20 @@ typedef struct Token
 	TokKind		kind;
 	Keyword		kw;				/* TK_WORD: which keyword, if any */
 	int			pos;			/* byte offset of the first character */
-	const char *start;
 	size_t		len;
 	SjValue    *value;			/* TK_STRING: the decoded string */
 	bool		simple;			/* TK_WORD: a plain ATTRNAME (no URN, no sub) */
+	/* TK_WORD, when not simple: how it splits (offsets in the word) */
+	bool		dollar;			/* has a '$' after its first byte */
+	int			colon;			/* the last ':', or -1 */
+	int			dot;			/* the first '.' after it, or -1 */
+	int			ndots;			/* how many '.' after it */
 } Token;
 
 typedef struct Parser
 {
 	ScimArena  *arena;
-	const char *text;
+	char	   *text;			/* copy of the input, LEX_PADDING NULs after it */
 	size_t		len;
 	size_t		pos;			/* next byte for the lexer */
 	Token		tok;			/* current token */
@@ -103,6 +128,13 @@ typedef struct Parser
 	bool		failed;
 	ScimFilterError *err;
 } Parser;
+
+/*
+ * NUL bytes after the copy of the input: the sentinel, and room for the
+ * eight-byte reads of scan_plain() (and the four-byte ones of
+ * classify_word()) at any position up to it.
+ */
+#define LEX_PADDING 8
 
 /* Longest piece of input quoted in a message. */
 #define QUOTE_MAX 40
@@ -120,6 +152,7 @@ static const ScimFilterOp compare_ops[] = {
  *	CC_DIGIT	0-9
  *	CC_NAME		continues an ATTRNAME: ALPHA DIGIT _ -
  *	CC_PLAIN	a string byte needing no attention: printable ASCII but " and \
+ * NUL is in no class: the padding after the input ends every scan.
  */
 #define CC_WORD		1
 #define CC_START	2
@@ -158,12 +191,20 @@ static ScimFilterNode *parse_or(Parser *p, int depth, const ScimAttrPath *vp);
 #if defined(__GNUC__)
 #define SCIM_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #define SCIM_NOINLINE __attribute__((noinline))
+#define SCIM_COLD __attribute__((noinline, cold))
+#define SCIM_ALWAYS_INLINE inline __attribute__((always_inline))
+#define SCIM_LIKELY(x) __builtin_expect((x) != 0, 1)
+#define SCIM_UNLIKELY(x) __builtin_expect((x) != 0, 0)
 #else
 #define SCIM_PRINTF(f, a)
 #define SCIM_NOINLINE
+#define SCIM_COLD
+#define SCIM_ALWAYS_INLINE inline
+#define SCIM_LIKELY(x) (x)
+#define SCIM_UNLIKELY(x) (x)
 #endif
 
-static void set_error(Parser *p, int position, const char *fmt,...) SCIM_PRINTF(3, 4);
+static void set_error(Parser *p, int position, const char *fmt,...) SCIM_PRINTF(3, 4) SCIM_COLD;
 
 static void
 set_error(Parser *p, int position, const char *fmt,...)
@@ -180,6 +221,8 @@ set_error(Parser *p, int position, const char *fmt,...)
 	vsnprintf(p->err->message, sizeof(p->err->message), fmt, ap);
 	va_end(ap);
 }
+
+static void set_oom(Parser *p) SCIM_COLD;
 
 static void
 set_oom(Parser *p)
@@ -212,7 +255,7 @@ quote_input(char *buf, size_t bufsize, const char *s, size_t len)
 	return buf;
 }
 
-/* " at position N" or " at end of filter (position N)" for a token. */
+/* "at position N" or "at end of filter, position N" for a token. */
 static const char *
 where(const Parser *p, const Token *t, char *buf, size_t bufsize)
 {
@@ -266,69 +309,60 @@ describe_char(const unsigned char *s, size_t avail, char *buf, size_t bufsize)
  * Lexer
  * ---------------------------------------------------------------------
  */
-static inline bool
-is_digit(unsigned char c)
-{
-	return CC(c, CC_DIGIT);
-}
 
-static inline bool
-is_word_start(unsigned char c)
-{
-	return CC(c, CC_START);
-}
+/*
+ * Which keyword a word is (ASCII case-insensitive), KW_NONE if none.  The
+ * first four bytes are read at once: the padding after the copy of the
+ * input makes that safe for a shorter word at its end.  OR-ing 0x20
+ * lower-cases letters; no other word character maps onto a letter.
+ */
+#define KW2(a, b)		((uint32_t) (a) | (uint32_t) (b) << 8)
+#define KW3(a, b, c)	(KW2(a, b) | (uint32_t) (c) << 16)
+#define KW4(a, b, c, d) (KW3(a, b, c) | (uint32_t) (d) << 24)
 
-static inline bool
-is_word_char(unsigned char c)
-{
-	return CC(c, CC_WORD);
-}
-
-/* Which keyword a word is (ASCII case-insensitive), KW_NONE if none. */
-static Keyword
+static inline Keyword
 classify_word(const char *w, size_t len)
 {
-	/* |0x20 lower-cases letters; no other word character maps onto one */
-	unsigned char a = (unsigned char) w[0] | 0x20;
-	unsigned char b = len > 1 ? ((unsigned char) w[1] | 0x20) : 0;
+	const unsigned char *u = (const unsigned char *) w;
+	uint32_t	v = ((uint32_t) u[0] | (uint32_t) u[1] << 8 |
+					 (uint32_t) u[2] << 16 | (uint32_t) u[3] << 24) | 0x20202020;
 
 	switch (len)
 	{
 		case 2:
-			switch (a)
+			switch (v & 0xFFFF)
 			{
-				case 'e':
-					return b == 'q' ? KW_EQ : b == 'w' ? KW_EW : KW_NONE;
-				case 'n':
-					return b == 'e' ? KW_NE : KW_NONE;
-				case 'c':
-					return b == 'o' ? KW_CO : KW_NONE;
-				case 's':
-					return b == 'w' ? KW_SW : KW_NONE;
-				case 'g':
-					return b == 't' ? KW_GT : b == 'e' ? KW_GE : KW_NONE;
-				case 'l':
-					return b == 't' ? KW_LT : b == 'e' ? KW_LE : KW_NONE;
-				case 'p':
-					return b == 'r' ? KW_PR : KW_NONE;
-				case 'o':
-					return b == 'r' ? KW_OR : KW_NONE;
+				case KW2('e', 'q'):
+					return KW_EQ;
+				case KW2('n', 'e'):
+					return KW_NE;
+				case KW2('c', 'o'):
+					return KW_CO;
+				case KW2('s', 'w'):
+					return KW_SW;
+				case KW2('e', 'w'):
+					return KW_EW;
+				case KW2('g', 't'):
+					return KW_GT;
+				case KW2('g', 'e'):
+					return KW_GE;
+				case KW2('l', 't'):
+					return KW_LT;
+				case KW2('l', 'e'):
+					return KW_LE;
+				case KW2('p', 'r'):
+					return KW_PR;
+				case KW2('o', 'r'):
+					return KW_OR;
 			}
 			return KW_NONE;
 		case 3:
-			if (a == 'a' && b == 'n' && ((unsigned char) w[2] | 0x20) == 'd')
-				return KW_AND;
-			if (a == 'n' && b == 'o' && ((unsigned char) w[2] | 0x20) == 't')
-				return KW_NOT;
-			return KW_NONE;
+			v &= 0xFFFFFF;
+			return v == KW3('a', 'n', 'd') ? KW_AND : v == KW3('n', 'o', 't') ? KW_NOT : KW_NONE;
 		case 4:
-			if (sj_strcaseeq(w, 4, "true", 4))
-				return KW_TRUE;
-			if (sj_strcaseeq(w, 4, "null", 4))
-				return KW_NULL;
-			return KW_NONE;
+			return v == KW4('t', 'r', 'u', 'e') ? KW_TRUE : v == KW4('n', 'u', 'l', 'l') ? KW_NULL : KW_NONE;
 		case 5:
-			return sj_strcaseeq(w, 5, "false", 5) ? KW_FALSE : KW_NONE;
+			return (v == KW4('f', 'a', 'l', 's') && (u[4] | 0x20) == 'e') ? KW_FALSE : KW_NONE;
 	}
 	return KW_NONE;
 }
@@ -432,14 +466,21 @@ utf8_sequence(const unsigned char *s, size_t avail)
 }
 
 /*
- * Strings and numbers are lexed out of line, so that next() stays small
- * and cheap for the common tokens (names, keywords, punctuation).
+ * Strings with escapes or non-ASCII text, numbers, the end and errors are
+ * lexed out of line, so that the inline lexing of the common tokens
+ * (names, keywords, plain strings) stays small.
  */
 static void lex_string(Parser *p) SCIM_NOINLINE;
 static void lex_number(Parser *p) SCIM_NOINLINE;
-static void lex_unexpected(Parser *p) SCIM_NOINLINE;
+static void lex_unexpected(Parser *p) SCIM_COLD;
+static void lex_from(Parser *p, size_t pos) SCIM_NOINLINE;
+static const unsigned char *lex_path_word(Parser *p, const unsigned char *w,
+										  const unsigned char *q) SCIM_NOINLINE;
 
-/* Lex a JSON string starting at the opening quote at p->pos. */
+/*
+ * Lex a JSON string starting at the opening quote at p->pos, decoding it
+ * into a buffer of its own (lex_plain_string() keeps plain ones in place).
+ */
 static void
 lex_string(Parser *p)
 {
@@ -451,17 +492,12 @@ lex_string(Parser *p)
 	size_t		n = 0;
 	SjValue    *v;
 	size_t		len = p->len;
-	bool		plain;
 
 	/*
-	 * Find the closing quote first, so the buffer is sized exactly; the run
-	 * of printable ASCII without escapes, the usual whole string, is
-	 * skipped a byte per table lookup.
+	 * Find the closing quote first, so the buffer is sized exactly and an
+	 * unterminated string is reported before anything inside it.
 	 */
-	for (end = i; end < len && CC(s[end], CC_PLAIN); end++)
-		;
-	plain = (end < len && s[end] == '"');
-	for (; end < len && s[end] != '"'; end++)
+	for (end = i; end < len && s[end] != '"'; end++)
 		if (s[end] == '\\' && end + 1 < len)
 			end++;
 	if (end >= len)
@@ -478,12 +514,6 @@ lex_string(Parser *p)
 	}
 	buf = (char *) (v + 1);
 
-	if (plain)
-	{
-		n = end - i;
-		memcpy(buf, s + i, n);
-		i = end;
-	}
 	while (i < end)
 	{
 		unsigned char c = (unsigned char) s[i];
@@ -599,7 +629,6 @@ lex_string(Parser *p)
 
 	p->tok.kind = TK_STRING;
 	p->tok.value = v;
-	p->tok.start = s + start;
 	p->tok.len = end + 1 - start;
 	p->pos = end + 1;
 }
@@ -612,11 +641,11 @@ lex_number(Parser *p)
 	size_t		i = start;
 	char		q[QUOTE_MAX + 8];
 
-	while (i < p->len && (is_digit((unsigned char) s[i]) || s[i] == '-' || s[i] == '+' ||
+	while (i < p->len && (CC(s[i], CC_DIGIT) || s[i] == '-' || s[i] == '+' ||
 						  s[i] == '.' || s[i] == 'e' || s[i] == 'E'))
 		i++;
 	/* "12abc": a number glued to a name */
-	while (i < p->len && is_word_char((unsigned char) s[i]))
+	while (i < p->len && CC(s[i], CC_WORD))
 		i++;
 	if (!sj_number_text_valid(s + start, i - start))
 	{
@@ -625,7 +654,6 @@ lex_number(Parser *p)
 		return;
 	}
 	p->tok.kind = TK_NUMBER;
-	p->tok.start = s + start;
 	p->tok.len = i - start;
 	p->pos = i;
 }
@@ -639,96 +667,287 @@ lex_unexpected(Parser *p)
 	set_error(p, (int) p->pos, "unexpected character %s at position %d", d, (int) p->pos);
 }
 
-/* Advance to the next token. */
-static void
-next(Parser *p)
+/*
+ * The first byte at or after q that a plain string cannot hold (not
+ * CC_PLAIN): '"', '\\', a control character, DEL or a non-ASCII byte.  The
+ * NUL padding after the input stops the scan, which on little-endian
+ * machines looks at eight bytes at a time (the padding makes the reads
+ * past the end safe).
+ */
+static SCIM_ALWAYS_INLINE const unsigned char *
+scan_plain(const unsigned char *q)
 {
-	const char *s = p->text;
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const uint64_t ones = UINT64_C(0x0101010101010101);
+	const uint64_t high = UINT64_C(0x8080808080808080);
+
+	for (;;)
+	{
+		uint64_t	x;
+		uint64_t	quote;
+		uint64_t	backslash;
+		uint64_t	special;
+
+		memcpy(&x, q, sizeof(x));
+		quote = x ^ (ones * '"');
+		backslash = x ^ (ones * '\\');
+
+		/*
+		 * High bit of each byte: below 0x20 (x - 0x20 borrows), 0x7F or
+		 * above (x + 1 or x itself reaches 0x80), equal to '"' or '\\' (a
+		 * zero byte after the XOR).  A borrow or carry crosses into the next
+		 * byte only from a byte flagged itself, so the lowest flag is exact.
+		 */
+		special = ((x - ones * 0x20) | (x + ones) | x |
+				   ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash)) & high;
+		if (special != 0)
+			return q + (__builtin_ctzll(special) >> 3);
+		q += sizeof(x);
+	}
+#else
+	while (CC(*q, CC_PLAIN))
+		q++;
+	return q;
+#endif
+}
+
+/*
+ * Lex a string at p->pos.  A plain one (printable ASCII, no escapes, the
+ * usual case) stays where it is in the copy of the input, its closing
+ * quote overwritten by the terminating NUL; any other goes to lex_string.
+ */
+static SCIM_ALWAYS_INLINE void
+lex_plain_string(Parser *p)
+{
+	size_t		start = p->pos;
+	const unsigned char *s = (const unsigned char *) p->text;
+	const unsigned char *q = scan_plain(s + start + 1);
+	size_t		end = (size_t) (q - s);
+	SjValue    *v;
+
+	p->tok.pos = (int) start;
+	if (SCIM_UNLIKELY(*q != '"'))
+	{
+		lex_string(p);
+		if (p->failed)
+			p->tok.kind = TK_EOF;
+		return;
+	}
+	v = scim_arena_alloc_inline(p->arena, sizeof(SjValue));
+	if (SCIM_UNLIKELY(v == NULL))
+	{
+		set_oom(p);
+		p->tok.kind = TK_EOF;
+		return;
+	}
+	memset(v, 0, sizeof(SjValue));
+	v->type = SJ_STRING;
+	v->u.str.ptr = (const char *) s + start + 1;
+	v->u.str.len = end - start - 1;
+	/* the closing quote, already lexed, becomes the terminator */
+	p->text[end] = '\0';
+	p->tok.kind = TK_STRING;
+	p->tok.value = v;
+	p->tok.len = end + 1 - start;
+	p->pos = end + 1;
+}
+
+/*
+ * The rest of a word that is not a plain name (a URN prefix, a
+ * sub-attribute, or an invalid name), from q, its first byte that is not
+ * a name byte: runs of name bytes between ':', '.' and '$'.  Notes in the
+ * token where the path splits; returns the end of the word.
+ */
+static const unsigned char *
+lex_path_word(Parser *p, const unsigned char *w, const unsigned char *q)
+{
+	int			colon = -1;
+	int			dot = -1;
+	int			ndots = 0;
+	bool		dollar = false;
+
+	for (;;)
+	{
+		unsigned char c = *q;
+
+		if (c == ':')
+		{
+			colon = (int) (q - w);
+			dot = -1;
+			ndots = 0;
+		}
+		else if (c == '.')
+		{
+			if (ndots++ == 0)
+				dot = (int) (q - w);
+		}
+		else if (c == '$')
+			dollar = true;
+		else
+			break;
+		q++;
+		while (CC(*q, CC_NAME))
+			q++;
+	}
+	p->tok.simple = false;
+	p->tok.dollar = dollar;
+	p->tok.colon = colon;
+	p->tok.dot = dot;
+	p->tok.ndots = ndots;
+	return q;
+}
+
+/* Lex the word starting at pos (a CC_START byte). */
+static SCIM_ALWAYS_INLINE void
+lex_word(Parser *p, size_t pos)
+{
+	const unsigned char *s = (const unsigned char *) p->text;
+	const unsigned char *q = s + pos + 1;
+	size_t		len;
+
+	p->tok.kind = TK_WORD;
+	p->tok.simple = true;
+	p->tok.pos = (int) pos;
+	if (CC(q[0], CC_NAME) && !CC(q[1], CC_WORD))
+	{
+		/* two bytes: every comparison operator, "pr" and "or" */
+		p->tok.len = 2;
+		p->tok.kw = classify_word((const char *) s + pos, 2);
+		p->pos = pos + 2;
+		return;
+	}
+	while (CC(*q, CC_NAME))
+		q++;
+	if (SCIM_UNLIKELY(CC(*q, CC_WORD)))
+		q = lex_path_word(p, s + pos, q);
+	len = (size_t) (q - s) - pos;
+	p->tok.len = len;
+	p->tok.kw = len <= 5 ? classify_word((const char *) s + pos, len) : KW_NONE;
+	p->pos = pos + len;
+}
+
+/* Punctuation tokens, indexed by byte (TK_EOF: not punctuation). */
+static const unsigned char punct_kind[128] = {
+	['('] = TK_LPAREN,
+	[')'] = TK_RPAREN,
+	['['] = TK_LBRACKET,
+	[']'] = TK_RBRACKET,
+	['.'] = TK_DOT
+};
+
+/*
+ * Lex the token at or after pos (white space first).  The copy of the
+ * input ends in NUL padding, which no scanning loop accepts, so the loops
+ * need no bounds check; a NUL before the end is an ordinary unexpected
+ * character.
+ *
+ * After an error the token is TK_EOF, which the parser never consumes, so
+ * the lexer is not called again once it has failed (and a parser error
+ * ends the parse at once).
+ */
+static void
+lex_from(Parser *p, size_t pos)
+{
+	const unsigned char *s = (const unsigned char *) p->text;
 	unsigned char c;
 
-	if (p->failed)
+	while (CC(s[pos], CC_SPACE))
+		pos++;
+	c = s[pos];
+	if (c == '\0' && pos >= p->len)
 	{
 		p->tok.kind = TK_EOF;
-		return;
-	}
-	{
-		/* a local copy keeps the position in a register */
-		size_t		pos = p->pos;
-		size_t		len = p->len;
-
-		while (pos < len && CC(s[pos], CC_SPACE))
-			pos++;
+		p->tok.pos = (int) pos;
 		p->pos = pos;
-	}
-
-	p->tok.kw = KW_NONE;
-	p->tok.simple = false;
-	p->tok.value = NULL;
-	p->tok.pos = (int) p->pos;
-	p->tok.start = s + p->pos;
-	if (p->pos >= p->len)
-	{
-		p->tok.kind = TK_EOF;
 		return;
 	}
-
-	c = (unsigned char) s[p->pos];
+	if (CC(c, CC_START))
+	{
+		lex_word(p, pos);
+		return;
+	}
+	if (c < 128 && punct_kind[c] != TK_EOF)
+	{
+		p->tok.kind = (TokKind) punct_kind[c];
+		p->tok.pos = (int) pos;
+		p->tok.len = 1;
+		p->pos = pos + 1;
+		return;
+	}
+	p->pos = pos;
+	p->tok.pos = (int) pos;
 	p->tok.len = 1;
 	switch (c)
 	{
-		case '(':
-			p->tok.kind = TK_LPAREN;
-			p->pos++;
-			return;
-		case ')':
-			p->tok.kind = TK_RPAREN;
-			p->pos++;
-			return;
-		case '[':
-			p->tok.kind = TK_LBRACKET;
-			p->pos++;
-			return;
-		case ']':
-			p->tok.kind = TK_RBRACKET;
-			p->pos++;
-			return;
-		case '.':
-			p->tok.kind = TK_DOT;
-			p->pos++;
-			return;
 		case '"':
-			lex_string(p);
+			lex_plain_string(p);
+			return;
+		case '-':
+		case '0':
+		case '1':
+		case '2':
+		case '3':
+		case '4':
+		case '5':
+		case '6':
+		case '7':
+		case '8':
+		case '9':
+			lex_number(p);
 			break;
 		default:
-			if (c == '-' || is_digit(c))
-				lex_number(p);
-			else if (is_word_start(c))
-			{
-				size_t		i = p->pos + 1;
-				size_t		len = p->len;
-				unsigned char all = CC_NAME;
-
-				/* "all" keeps CC_NAME while every later byte is a name byte */
-				for (; i < len; i++)
-				{
-					unsigned char k = cclass[(unsigned char) s[i]];
-
-					if (!(k & CC_WORD))
-						break;
-					all &= k;
-				}
-				p->tok.kind = TK_WORD;
-				p->tok.len = i - p->pos;
-				p->tok.kw = classify_word(s + p->pos, p->tok.len);
-				p->tok.simple = (all & CC_NAME) != 0;
-				p->pos = i;
-			}
-			else
-				lex_unexpected(p);
+			/* a NUL before the end too */
+			lex_unexpected(p);
 			break;
 	}
 	if (p->failed)
 		p->tok.kind = TK_EOF;
+}
+
+/*
+ * Advance to the next token.  The common case, a word after at most one
+ * space, is inline; everything else goes to lex_from().
+ */
+static SCIM_ALWAYS_INLINE void
+next_inline(Parser *p)
+{
+	const unsigned char *s = (const unsigned char *) p->text;
+	size_t		pos = p->pos;
+
+	if (s[pos] == ' ')
+		pos++;
+	if (SCIM_LIKELY(CC(s[pos], CC_START)))
+		lex_word(p, pos);
+	else
+		lex_from(p, pos);
+}
+
+/* next_inline() out of line, for the less frequent places. */
+static void
+next(Parser *p)
+{
+	lex_from(p, p->pos);
+}
+
+/*
+ * Lex a comparison value: next_inline() with the plain string, the usual
+ * value, inline as well.
+ */
+static SCIM_ALWAYS_INLINE void
+next_value(Parser *p)
+{
+	const unsigned char *s = (const unsigned char *) p->text;
+	size_t		pos = p->pos;
+
+	if (s[pos] == ' ')
+		pos++;
+	if (SCIM_LIKELY(s[pos] == '"'))
+	{
+		p->pos = pos;
+		lex_plain_string(p);
+	}
+	else
+		lex_from(p, pos);
 }
 
 static inline bool
@@ -737,13 +956,32 @@ tok_is(const Token *t, Keyword kw)
 	return t->kind == TK_WORD && t->kw == kw;
 }
 
-static inline bool
-tok_compare_op(const Token *t, ScimFilterOp *op)
+/*
+ * Whether the token after the current one is a comparison operator, "pr"
+ * or "[" (so that a current "not" is an attribute name).  Looks ahead
+ * without lexing: a word is only scanned and classified, anything else is
+ * none of these, so no error can arise and nothing needs undoing.
+ */
+static bool
+peek_operator(const Parser *p)
 {
-	if (t->kind != TK_WORD || t->kw < KW_EQ || t->kw > KW_LE)
+	const unsigned char *s = (const unsigned char *) p->text;
+	size_t		pos = p->pos;
+	size_t		start;
+	Keyword		kw;
+
+	while (CC(s[pos], CC_SPACE))
+		pos++;
+	if (s[pos] == '[')
+		return true;
+	if (!CC(s[pos], CC_START))
 		return false;
-	*op = compare_ops[t->kw - KW_EQ];
-	return true;
+	start = pos;
+	do
+		pos++;
+	while (CC(s[pos], CC_WORD));
+	kw = classify_word((const char *) s + start, pos - start);
+	return kw >= KW_EQ && kw <= KW_PR;
 }
 
 /* ---------------------------------------------------------------------
@@ -755,7 +993,7 @@ tok_compare_op(const Token *t, ScimFilterOp *op)
 static bool
 name_valid(const char *s, size_t n)
 {
-	if (n == 0 || !is_word_start((unsigned char) s[0]))
+	if (n == 0 || !CC(s[0], CC_START))
 		return false;
 	for (size_t i = 1; i < n; i++)
 		if (!CC(s[i], CC_NAME))
@@ -764,110 +1002,134 @@ name_valid(const char *s, size_t n)
 }
 
 /*
- * Split a TK_WORD into [schema ":"] attr ["." sub].  vp is the enclosing
- * value filter's attribute, or NULL outside one.
+ * Where the names of an attribute path end in the copy of the input: the
+ * bytes that path_terminate() overwrites with NUL (-1: none).
  */
-static bool
-word_to_path(Parser *p, const Token *t, const ScimAttrPath *vp, ScimAttrPath *out)
+typedef struct PathCut
 {
-	const char *w = t->start;
-	size_t		len = t->len;
-	size_t		colon = len;
-	size_t		rest;
-	size_t		dot = 0;
-	int			ndots = 0;
+	int			colon;			/* after the schema URN */
+	int			dot;			/* after the attribute, before the sub-attribute */
+	int			end;			/* after the whole path */
+} PathCut;
+
+static bool split_path(Parser *p, const Token *t, const ScimAttrPath *vp,
+					   ScimAttrPath *out, PathCut *cut) SCIM_NOINLINE;
+
+/*
+ * Split the word t into [schema ":"] attr ["." sub], pointing into the
+ * copy of the input; the names are NUL-terminated only by
+ * path_terminate(), which the caller runs once the path is accepted and
+ * the lexer has moved past the byte after it.  vp is the enclosing value
+ * filter's attribute, or NULL outside one.
+ */
+static SCIM_ALWAYS_INLINE bool
+word_to_path(Parser *p, const Token *t, const ScimAttrPath *vp, ScimAttrPath *out, PathCut *cut)
+{
+	out->schema = NULL;
+	out->attr = p->text + t->pos;
+	out->sub = NULL;
+	cut->colon = -1;
+	cut->dot = -1;
+	cut->end = t->pos + (int) t->len;
+	if (SCIM_LIKELY(t->simple))
+		return true;			/* a plain attribute name, already validated */
+	return split_path(p, t, vp, out, cut);
+}
+
+/*
+ * Whether the piece [from, to) of a word that is not a plain name (see
+ * lex_path_word) is an ATTRNAME: without a '$' in the word, its bytes are
+ * name bytes, and only its first needs a look.
+ */
+static inline bool
+piece_valid(const Token *t, const char *w, int from, int to)
+{
+	if (t->dollar)
+		return name_valid(w + from, (size_t) (to - from));
+	return to > from && CC(w[from], CC_START);
+}
+
+/* word_to_path for a word that is not a plain name. */
+static bool
+split_path(Parser *p, const Token *t, const ScimAttrPath *vp, ScimAttrPath *out,
+		   PathCut *cut)
+{
+	const char *w = p->text + t->pos;
+	int			pos = t->pos;
+	int			len = (int) t->len;
+	int			rest = t->colon + 1;	/* 0 without a URN prefix */
 	char		q[QUOTE_MAX + 8];
 
-	memset(out, 0, sizeof(*out));
-	if (t->simple)
+	if (rest > 0 && rest == len)
 	{
-		/* the common case: a plain attribute name, already validated */
-		out->attr = scim_arena_strndup(p->arena, w, len);
-		if (out->attr == NULL)
-			goto oom;
-		return true;
-	}
-	for (size_t i = 0; i < len; i++)
-		if (w[i] == ':')
-			colon = i;
-	rest = (colon == len) ? 0 : colon + 1;
-	for (size_t i = rest; i < len; i++)
-		if (w[i] == '.')
-		{
-			if (ndots++ == 0)
-				dot = i;
-		}
-
-	if (colon != len && rest == len)
-	{
-		set_error(p, t->pos, "expected an attribute name after the schema URN in \"%s\" at position %d",
-				  quote_input(q, sizeof(q), w, len), t->pos);
+		set_error(p, pos, "expected an attribute name after the schema URN in \"%s\" at position %d",
+				  quote_input(q, sizeof(q), w, len), pos);
 		return false;
 	}
-	if (ndots > 1)
+	if (t->ndots > 1)
 	{
-		set_error(p, t->pos, "attribute path \"%s\" has more than one sub-attribute at position %d",
-				  quote_input(q, sizeof(q), w, len), t->pos);
+		set_error(p, pos, "attribute path \"%s\" has more than one sub-attribute at position %d",
+				  quote_input(q, sizeof(q), w, len), pos);
 		return false;
 	}
-	if (ndots == 1 ? (!name_valid(w + rest, dot - rest) || !name_valid(w + dot + 1, len - dot - 1))
-		: !name_valid(w + rest, len - rest))
+	if (t->ndots == 1 ? (!piece_valid(t, w, rest, t->dot) || !piece_valid(t, w, t->dot + 1, len))
+		: !piece_valid(t, w, rest, len))
 	{
-		set_error(p, t->pos, "invalid attribute path \"%s\" at position %d",
-				  quote_input(q, sizeof(q), w, len), t->pos);
+		set_error(p, pos, "invalid attribute path \"%s\" at position %d",
+				  quote_input(q, sizeof(q), w, len), pos);
 		return false;
 	}
-	if (vp != NULL && (colon != len || ndots > 0))
+	if (vp != NULL && (rest > 0 || t->ndots > 0))
 	{
 		char		q2[QUOTE_MAX + 8];
 
-		set_error(p, t->pos, "inside the value filter of \"%s\", \"%s\" must be a plain "
+		set_error(p, pos, "inside the value filter of \"%s\", \"%s\" must be a plain "
 				  "sub-attribute name (position %d)",
 				  quote_input(q2, sizeof(q2), vp->attr, strlen(vp->attr)),
-				  quote_input(q, sizeof(q), w, len), t->pos);
+				  quote_input(q, sizeof(q), w, len), pos);
 		return false;
 	}
 
-	if (colon != len)
+	if (rest > 0)
 	{
-		out->schema = scim_arena_strndup(p->arena, w, colon);
-		if (out->schema == NULL)
-			goto oom;
+		out->schema = w;
+		cut->colon = pos + rest - 1;
 	}
-	if (ndots == 1)
+	out->attr = w + rest;
+	if (t->ndots == 1)
 	{
-		out->attr = scim_arena_strndup(p->arena, w + rest, dot - rest);
-		out->sub = scim_arena_strndup(p->arena, w + dot + 1, len - dot - 1);
-		if (out->attr == NULL || out->sub == NULL)
-			goto oom;
-	}
-	else
-	{
-		out->attr = scim_arena_strndup(p->arena, w + rest, len - rest);
-		if (out->attr == NULL)
-			goto oom;
+		out->sub = w + t->dot + 1;
+		cut->dot = pos + t->dot;
 	}
 	return true;
+}
 
-oom:
-	set_oom(p);
-	return false;
+/* NUL-terminate the names of an accepted attribute path in place. */
+static inline void
+path_terminate(Parser *p, const PathCut *cut)
+{
+	p->text[cut->end] = '\0';
+	if (SCIM_UNLIKELY(cut->colon >= 0))
+		p->text[cut->colon] = '\0';
+	if (cut->dot >= 0)
+		p->text[cut->dot] = '\0';
 }
 
 /* ---------------------------------------------------------------------
  * Parser
  * ---------------------------------------------------------------------
  */
-static ScimFilterNode *
+static inline ScimFilterNode *
 new_node(Parser *p, ScimFilterKind kind, int position)
 {
-	ScimFilterNode *n = scim_arena_alloc0(p->arena, sizeof(ScimFilterNode));
+	ScimFilterNode *n = scim_arena_alloc_inline(p->arena, sizeof(ScimFilterNode));
 
 	if (n == NULL)
 	{
 		set_oom(p);
 		return NULL;
 	}
+	memset(n, 0, sizeof(ScimFilterNode));
 	n->kind = kind;
 	n->position = position;
 	return n;
@@ -876,7 +1138,7 @@ new_node(Parser *p, ScimFilterKind kind, int position)
 static bool
 check_depth(Parser *p, int depth, int position)
 {
-	if (depth > p->max_depth)
+	if (SCIM_UNLIKELY(depth > p->max_depth))
 	{
 		set_error(p, position, "filter is nested more than %d levels deep at position %d",
 				  p->max_depth, position);
@@ -885,287 +1147,345 @@ check_depth(Parser *p, int depth, int position)
 	return true;
 }
 
-/* Build a balanced tree of "kind" nodes over items[lo, hi). */
+/* Build a balanced tree of "kind" nodes over items[lo, hi), hi - lo >= 2. */
 static ScimFilterNode *
 balance(Parser *p, ScimFilterKind kind, ScimFilterNode **items, size_t lo, size_t hi)
 {
 	ScimFilterNode *n;
-	size_t		mid;
+	size_t		mid = lo + (hi - lo) / 2;
 
-	if (hi - lo == 1)
-		return items[lo];
-	mid = lo + (hi - lo) / 2;
 	n = new_node(p, kind, items[lo]->position);
 	if (n == NULL)
 		return NULL;
-	n->u.bin.left = balance(p, kind, items, lo, mid);
-	n->u.bin.right = balance(p, kind, items, mid, hi);
+	n->u.bin.left = (mid - lo == 1) ? items[lo] : balance(p, kind, items, lo, mid);
+	n->u.bin.right = (hi - mid == 1) ? items[mid] : balance(p, kind, items, mid, hi);
 	if (n->u.bin.left == NULL || n->u.bin.right == NULL)
 		return NULL;
 	return n;
 }
 
-/* Operand list that grows through the arena. */
+/* Operand list of an "and" or "or" chain; grows through the arena. */
 typedef struct NodeList
 {
-	ScimFilterNode *local[8];
 	ScimFilterNode **items;
 	size_t		count;
 	size_t		cap;
+	ScimFilterNode *local[8];
 } NodeList;
 
+static bool list_grow(Parser *p, NodeList *l) SCIM_NOINLINE;
+
 static bool
+list_grow(Parser *p, NodeList *l)
+{
+	ScimFilterNode **grown = scim_arena_alloc(p->arena, 2 * l->cap * sizeof(ScimFilterNode *));
+
+	if (grown == NULL)
+	{
+		set_oom(p);
+		return false;
+	}
+	memcpy(grown, l->items, l->count * sizeof(ScimFilterNode *));
+	l->items = grown;
+	l->cap *= 2;
+	return true;
+}
+
+/* The balanced tree of an "and" or "or" chain (two operands or more). */
+static SCIM_ALWAYS_INLINE ScimFilterNode *
+chain(Parser *p, ScimFilterKind kind, NodeList *l)
+{
+	ScimFilterNode *n;
+
+	if (l->count > 2)
+		return balance(p, kind, l->items, 0, l->count);
+	n = new_node(p, kind, l->items[0]->position);
+	if (n != NULL)
+	{
+		n->u.bin.left = l->items[0];
+		n->u.bin.right = l->items[1];
+	}
+	return n;
+}
+
+static inline void
+list_start(NodeList *l, ScimFilterNode *first)
+{
+	l->items = l->local;
+	l->cap = sizeof(l->local) / sizeof(l->local[0]);
+	l->local[0] = first;
+	l->count = 1;
+}
+
+static inline bool
 list_push(Parser *p, NodeList *l, ScimFilterNode *n)
 {
-	if (l->items == NULL)
-	{
-		l->items = l->local;
-		l->cap = sizeof(l->local) / sizeof(l->local[0]);
-	}
-	if (l->count == l->cap)
-	{
-		ScimFilterNode **grown = scim_arena_alloc(p->arena, 2 * l->cap * sizeof(ScimFilterNode *));
-
-		if (grown == NULL)
-		{
-			set_oom(p);
-			return false;
-		}
-		memcpy(grown, l->items, l->count * sizeof(ScimFilterNode *));
-		l->items = grown;
-		l->cap *= 2;
-	}
+	if (SCIM_UNLIKELY(l->count == l->cap) && !list_grow(p, l))
+		return false;
 	l->items[l->count++] = n;
 	return true;
 }
 
-static SjValue *
-parse_value(Parser *p, const Token *op_tok)
+/*
+ * Error reports of the parser, out of line so that the parsing functions
+ * keep small frames.  A token the parser has moved past is passed as its
+ * position and length in the copy of the input (untouched where quoted).
+ */
+static void error_expected_value(Parser *p, int op_pos, size_t op_len) SCIM_COLD;
+static void error_expected_operator(Parser *p, int path_pos, size_t path_len) SCIM_COLD;
+static void error_expected_close(Parser *p, char close, char open, int open_pos) SCIM_COLD;
+static void error_value_filter(Parser *p, int path_pos, size_t path_len, bool nested,
+							   int open) SCIM_COLD;
+static void error_expected_unary(Parser *p, int after_pos, size_t after_len) SCIM_COLD;
+static void error_not_paren(Parser *p) SCIM_COLD;
+
+static void
+error_expected_value(Parser *p, int op_pos, size_t op_len)
 {
-	Token	   *t = &p->tok;
-	SjValue    *v = NULL;
+	const Token *t = &p->tok;
 	char		w[64];
 	char		q[QUOTE_MAX + 8];
 	char		q2[QUOTE_MAX + 8];
 
-	switch (t->kind)
-	{
-		case TK_STRING:
-			v = t->value;
-			break;
-		case TK_NUMBER:
-			v = sj_new_number(p->arena, t->start, t->len);
-			if (v == NULL)
-				set_oom(p);
-			break;
-		case TK_WORD:
-			if (tok_is(t, KW_TRUE) || tok_is(t, KW_FALSE))
-				v = sj_new_bool(p->arena, tok_is(t, KW_TRUE));
-			else if (tok_is(t, KW_NULL))
-				v = sj_new_null(p->arena);
-			else
-			{
-				set_error(p, t->pos, "expected a value (a string, number, true, false or null) "
-						  "after \"%s\" %s; found \"%s\"",
-						  quote_input(q, sizeof(q), op_tok->start, op_tok->len),
-						  where(p, t, w, sizeof(w)),
-						  quote_input(q2, sizeof(q2), t->start, t->len));
-				return NULL;
-			}
-			if (v == NULL)
-				set_oom(p);
-			break;
-		default:
-			set_error(p, t->pos, "expected a value (a string, number, true, false or null) "
-					  "after \"%s\" %s",
-					  quote_input(q, sizeof(q), op_tok->start, op_tok->len),
-					  where(p, t, w, sizeof(w)));
-			return NULL;
-	}
-	if (v != NULL)
-		next(p);
-	return v;
+	if (t->kind == TK_WORD)
+		set_error(p, t->pos, "expected a value (a string, number, true, false or null) "
+				  "after \"%s\" %s; found \"%s\"",
+				  quote_input(q, sizeof(q), p->text + op_pos, op_len),
+				  where(p, t, w, sizeof(w)),
+				  quote_input(q2, sizeof(q2), p->text + t->pos, t->len));
+	else
+		set_error(p, t->pos, "expected a value (a string, number, true, false or null) "
+				  "after \"%s\" %s",
+				  quote_input(q, sizeof(q), p->text + op_pos, op_len),
+				  where(p, t, w, sizeof(w)));
 }
 
-/* attrPath "pr" / attrPath compareOp compValue / attrPath "[" valFilter "]" */
-static ScimFilterNode *
-parse_attr_exp(Parser *p, int depth, const ScimAttrPath *vp)
+static void
+error_expected_operator(Parser *p, int path_pos, size_t path_len)
 {
-	Token		path_tok = p->tok;
-	ScimAttrPath path;
-	ScimFilterNode *n;
-	ScimFilterOp op;
 	char		w[64];
 	char		q[QUOTE_MAX + 8];
 
-	/*
-	 * The node is allocated before its kind is known (comparison or value
-	 * filter); a plain attribute name is stored right behind it, in the same
-	 * allocation.
-	 */
-	if (path_tok.simple)
+	set_error(p, p->tok.pos, "expected a comparison operator after \"%s\" %s",
+			  quote_input(q, sizeof(q), p->text + path_pos, path_len),
+			  where(p, &p->tok, w, sizeof(w)));
+}
+
+static void
+error_expected_close(Parser *p, char close, char open, int open_pos)
+{
+	char		w[64];
+
+	set_error(p, p->tok.pos, "expected \"%c\" %s (to close the \"%c\" at position %d)",
+			  close, where(p, &p->tok, w, sizeof(w)), open, open_pos);
+}
+
+static void
+error_value_filter(Parser *p, int path_pos, size_t path_len, bool nested, int open)
+{
+	char		q[QUOTE_MAX + 8];
+
+	if (nested)
+		set_error(p, open, "value filters cannot be nested (\"[\" at position %d)", open);
+	else
+		set_error(p, open, "a value filter must follow an attribute name, not the "
+				  "sub-attribute \"%s\" (\"[\" at position %d)",
+				  quote_input(q, sizeof(q), p->text + path_pos, path_len), open);
+}
+
+/* after_pos: the "and" or "or" before the operand, or -1 */
+static void
+error_expected_unary(Parser *p, int after_pos, size_t after_len)
+{
+	char		w[64];
+	char		q[QUOTE_MAX + 8];
+
+	if (after_pos >= 0)
+		set_error(p, p->tok.pos, "expected an attribute name, \"(\" or \"not\" after \"%s\" %s",
+				  quote_input(q, sizeof(q), p->text + after_pos, after_len),
+				  where(p, &p->tok, w, sizeof(w)));
+	else if (p->tok.kind == TK_EOF && p->tok.pos == 0)
+		set_error(p, 0, "the filter is empty");
+	else
+		set_error(p, p->tok.pos, "expected an attribute name, \"(\" or \"not\" %s",
+				  where(p, &p->tok, w, sizeof(w)));
+}
+
+static void
+error_not_paren(Parser *p)
+{
+	char		w[64];
+
+	set_error(p, p->tok.pos, "expected \"(\" after \"not\" %s",
+			  where(p, &p->tok, w, sizeof(w)));
+}
+
+/* compValue after the operator at op_pos (op_len bytes) */
+static SCIM_ALWAYS_INLINE SjValue *
+parse_value(Parser *p, int op_pos, size_t op_len)
+{
+	Token	   *t = &p->tok;
+	SjValue    *v;
+
+	if (SCIM_LIKELY(t->kind == TK_STRING))
+		v = t->value;
+	else if (t->kind == TK_NUMBER)
 	{
-		n = scim_arena_alloc(p->arena, sizeof(ScimFilterNode) + path_tok.len + 1);
-		if (n == NULL)
+		/* the value and its NUL-terminated text in one allocation */
+		v = scim_arena_alloc_inline(p->arena, sizeof(SjValue) + t->len + 1);
+		if (v == NULL)
 		{
 			set_oom(p);
 			return NULL;
 		}
-		memset(n, 0, sizeof(ScimFilterNode));
-		memcpy(n + 1, path_tok.start, path_tok.len);
-		((char *) (n + 1))[path_tok.len] = '\0';
-		path.schema = NULL;
-		path.attr = (const char *) (n + 1);
-		path.sub = NULL;
+		memset(v, 0, sizeof(SjValue));
+		v->type = SJ_NUMBER;
+		memcpy(v + 1, p->text + t->pos, t->len);
+		((char *) (v + 1))[t->len] = '\0';
+		v->u.num.text = (const char *) (v + 1);
+		v->u.num.len = t->len;
+	}
+	else if (t->kind == TK_WORD &&
+			 (t->kw == KW_TRUE || t->kw == KW_FALSE || t->kw == KW_NULL))
+	{
+		v = scim_arena_alloc_inline(p->arena, sizeof(SjValue));
+		if (v == NULL)
+		{
+			set_oom(p);
+			return NULL;
+		}
+		memset(v, 0, sizeof(SjValue));
+		if (t->kw == KW_NULL)
+			v->type = SJ_NULL;
+		else
+		{
+			v->type = SJ_BOOL;
+			v->u.boolean = (t->kw == KW_TRUE);
+		}
 	}
 	else
 	{
-		if (!word_to_path(p, &path_tok, vp, &path))
-			return NULL;
-		n = new_node(p, SF_COMPARE, path_tok.pos);
-		if (n == NULL)
-			return NULL;
+		error_expected_value(p, op_pos, op_len);
+		return NULL;
 	}
-	n->position = path_tok.pos;
+	next_inline(p);
+	return v;
+}
+
+/* The value filter of attrPath "[" valFilter "]"; the current token is "[". */
+static ScimFilterNode *
+parse_value_path(Parser *p, int depth, const ScimAttrPath *vp, ScimFilterNode *n,
+				 const ScimAttrPath *path, const PathCut *cut, int path_pos, size_t path_len)
+{
+	int			open = p->tok.pos;
+
+	if (vp != NULL || path->sub != NULL)
+	{
+		error_value_filter(p, path_pos, path_len, vp != NULL, open);
+		return NULL;
+	}
+	if (!check_depth(p, depth + 1, open))
+		return NULL;
+	n->kind = SF_VALUEPATH;
 	next(p);
+	/* the lexer is past the "[": the path's names can end in place */
+	path_terminate(p, cut);
+	n->u.vp.path = *path;
+	n->u.vp.filter = parse_or(p, depth + 1, &n->u.vp.path);
+	if (n->u.vp.filter == NULL)
+		return NULL;
+	if (p->tok.kind != TK_RBRACKET)
+	{
+		error_expected_close(p, ']', '[', open);
+		return NULL;
+	}
+	next(p);
+	if (p->tok.kind == TK_DOT)
+	{
+		set_error(p, p->tok.pos, "unexpected \".\" after a value filter at position %d; a "
+				  "sub-attribute may follow \"]\" only in a PATCH path", p->tok.pos);
+		return NULL;
+	}
+	return n;
+}
+
+/*
+ * attrPath "pr" / attrPath compareOp compValue / attrPath "[" valFilter "]";
+ * the current token is the attribute path.
+ */
+static SCIM_ALWAYS_INLINE ScimFilterNode *
+parse_attr_exp(Parser *p, int depth, const ScimAttrPath *vp)
+{
+	int			path_pos = p->tok.pos;
+	size_t		path_len = p->tok.len;
+	ScimAttrPath path;
+	PathCut		cut;
+	ScimFilterNode *n;
+
+	if (!word_to_path(p, &p->tok, vp, &path, &cut))
+		return NULL;
+	n = new_node(p, SF_COMPARE, path_pos);
+	if (n == NULL)
+		return NULL;
+	next_inline(p);
+
+	if (SCIM_LIKELY(p->tok.kind == TK_WORD && p->tok.kw >= KW_EQ && p->tok.kw <= KW_PR))
+	{
+		/* the byte after the path was white space, now behind the lexer */
+		path_terminate(p, &cut);
+		n->u.cmp.path = path;
+		if (p->tok.kw == KW_PR)
+		{
+			n->u.cmp.op = SF_PR;
+			n->u.cmp.value = NULL;
+			next_inline(p);
+		}
+		else
+		{
+			int			op_pos = p->tok.pos;
+			size_t		op_len = p->tok.len;
+
+			n->u.cmp.op = compare_ops[p->tok.kw - KW_EQ];
+			next_value(p);
+			n->u.cmp.value = parse_value(p, op_pos, op_len);
+			if (n->u.cmp.value == NULL)
+				return NULL;
+		}
+		return n;
+	}
 
 	if (p->tok.kind == TK_LBRACKET)
-	{
-		int			open = p->tok.pos;
+		return parse_value_path(p, depth, vp, n, &path, &cut, path_pos, path_len);
 
-		if (vp != NULL)
-		{
-			set_error(p, open, "value filters cannot be nested (\"[\" at position %d)", open);
-			return NULL;
-		}
-		if (path.sub != NULL)
-		{
-			set_error(p, open, "a value filter must follow an attribute name, not the "
-					  "sub-attribute \"%s\" (\"[\" at position %d)",
-					  quote_input(q, sizeof(q), path_tok.start, path_tok.len), open);
-			return NULL;
-		}
-		if (!check_depth(p, depth + 1, open))
-			return NULL;
-		n->kind = SF_VALUEPATH;
-		n->u.vp.path = path;
-		next(p);
-		n->u.vp.filter = parse_or(p, depth + 1, &n->u.vp.path);
-		if (n->u.vp.filter == NULL)
-			return NULL;
-		if (p->tok.kind != TK_RBRACKET)
-		{
-			set_error(p, p->tok.pos, "expected \"]\" %s (to close the \"[\" at position %d)",
-					  where(p, &p->tok, w, sizeof(w)), open);
-			return NULL;
-		}
-		next(p);
-		if (p->tok.kind == TK_DOT)
-		{
-			set_error(p, p->tok.pos, "unexpected \".\" after a value filter at position %d; a "
-					  "sub-attribute may follow \"]\" only in a PATCH path", p->tok.pos);
-			return NULL;
-		}
-		return n;
-	}
-
-	n->kind = SF_COMPARE;
-	n->u.cmp.path = path;
-	if (tok_is(&p->tok, KW_PR))
-	{
-		n->u.cmp.op = SF_PR;
-		n->u.cmp.value = NULL;
-		next(p);
-		return n;
-	}
-
-	if (tok_compare_op(&p->tok, &op))
-	{
-		Token		op_tok = p->tok;
-
-		n->u.cmp.op = op;
-		next(p);
-		n->u.cmp.value = parse_value(p, &op_tok);
-		if (n->u.cmp.value == NULL)
-			return NULL;
-		return n;
-	}
-
-	set_error(p, p->tok.pos, "expected a comparison operator after \"%s\" %s",
-			  quote_input(q, sizeof(q), path_tok.start, path_tok.len),
-			  where(p, &p->tok, w, sizeof(w)));
+	error_expected_operator(p, path_pos, path_len);
 	return NULL;
 }
 
-/* Whether the next token after the current one is a compare operator or "pr". */
-static bool
-next_is_operator(Parser *p)
-{
-	size_t		save_pos = p->pos;
-	Token		save_tok = p->tok;
-	ScimFilterOp op;
-	bool		result;
-	ScimFilterError save_err;
-
-	if (p->err != NULL)
-		save_err = *p->err;
-	next(p);
-	result = !p->failed && (tok_compare_op(&p->tok, &op) || tok_is(&p->tok, KW_PR) ||
-							p->tok.kind == TK_LBRACKET);
-	/* the lexer is deterministic: rewinding and lexing again is exact */
-	p->failed = false;
-	p->pos = save_pos;
-	p->tok = save_tok;
-	if (p->err != NULL)
-		*p->err = save_err;
-	return result;
-}
-
-/* unary = "not" "(" orExp ")" / "(" orExp ")" / attrExp */
+/*
+ * unary = "not" "(" orExp ")" / "(" orExp ")", or an error, for a current
+ * token that does not start an attrExp.  after_pos: the "and" or "or"
+ * before the operand, or -1.
+ */
 static ScimFilterNode *
-parse_unary(Parser *p, int depth, const ScimAttrPath *vp, const Token *after)
+parse_unary_other(Parser *p, int depth, const ScimAttrPath *vp, int after_pos, size_t after_len)
 {
-	char		w[64];
-	char		q[QUOTE_MAX + 8];
+	ScimFilterNode *n;
+	int			open;
 
-	if (p->tok.kind == TK_LPAREN)
+	if (tok_is(&p->tok, KW_NOT))
 	{
-		int			open = p->tok.pos;
-		ScimFilterNode *inner;
-
-		if (!check_depth(p, depth + 1, open))
-			return NULL;
-		next(p);
-		inner = parse_or(p, depth + 1, vp);
-		if (inner == NULL)
-			return NULL;
-		if (p->tok.kind != TK_RPAREN)
-		{
-			set_error(p, p->tok.pos, "expected \")\" %s (to close the \"(\" at position %d)",
-					  where(p, &p->tok, w, sizeof(w)), open);
-			return NULL;
-		}
-		next(p);
-		return inner;
-	}
-
-	if (tok_is(&p->tok, KW_NOT) && !next_is_operator(p))
-	{
-		Token		not_tok = p->tok;
-		ScimFilterNode *n;
-		int			open;
+		int			not_pos = p->tok.pos;
 
 		next(p);
 		if (p->tok.kind != TK_LPAREN)
 		{
-			set_error(p, p->tok.pos, "expected \"(\" after \"not\" %s",
-					  where(p, &p->tok, w, sizeof(w)));
+			error_not_paren(p);
 			return NULL;
 		}
 		open = p->tok.pos;
 		if (!check_depth(p, depth + 1, open))
 			return NULL;
-		n = new_node(p, SF_NOT, not_tok.pos);
+		n = new_node(p, SF_NOT, not_pos);
 		if (n == NULL)
 			return NULL;
 		next(p);
@@ -1174,92 +1494,124 @@ parse_unary(Parser *p, int depth, const ScimAttrPath *vp, const Token *after)
 			return NULL;
 		if (p->tok.kind != TK_RPAREN)
 		{
-			set_error(p, p->tok.pos, "expected \")\" %s (to close the \"(\" at position %d)",
-					  where(p, &p->tok, w, sizeof(w)), open);
+			error_expected_close(p, ')', '(', open);
 			return NULL;
 		}
 		next(p);
 		return n;
 	}
 
-	if (p->tok.kind == TK_WORD)
-		return parse_attr_exp(p, depth, vp);
+	if (p->tok.kind == TK_LPAREN)
+	{
+		open = p->tok.pos;
+		if (!check_depth(p, depth + 1, open))
+			return NULL;
+		next(p);
+		n = parse_or(p, depth + 1, vp);
+		if (n == NULL)
+			return NULL;
+		if (p->tok.kind != TK_RPAREN)
+		{
+			error_expected_close(p, ')', '(', open);
+			return NULL;
+		}
+		next(p);
+		return n;
+	}
 
-	if (after != NULL)
-		set_error(p, p->tok.pos, "expected an attribute name, \"(\" or \"not\" after \"%s\" %s",
-				  quote_input(q, sizeof(q), after->start, after->len),
-				  where(p, &p->tok, w, sizeof(w)));
-	else if (p->tok.kind == TK_EOF && p->tok.pos == 0)
-		set_error(p, 0, "the filter is empty");
-	else
-		set_error(p, p->tok.pos, "expected an attribute name, \"(\" or \"not\" %s",
-				  where(p, &p->tok, w, sizeof(w)));
+	error_expected_unary(p, after_pos, after_len);
 	return NULL;
 }
 
-/* andExp = unary *("and" unary) */
-static ScimFilterNode *
-parse_and(Parser *p, int depth, const ScimAttrPath *vp, const Token *after)
-{
-	NodeList	list;
-	ScimFilterNode *n = parse_unary(p, depth, vp, after);
-
-	list.items = NULL;
-	list.count = list.cap = 0;
-	if (n == NULL)
-		return NULL;
-	if (!tok_is(&p->tok, KW_AND))
-		return n;
-	if (!list_push(p, &list, n))
-		return NULL;
-	while (tok_is(&p->tok, KW_AND))
-	{
-		Token		kw = p->tok;
-
-		next(p);
-		n = parse_unary(p, depth, vp, &kw);
-		if (n == NULL || !list_push(p, &list, n))
-			return NULL;
-	}
-	return balance(p, SF_AND, list.items, 0, list.count);
-}
-
-/* orExp = andExp *("or" andExp) */
+/*
+ * orExp = andExp *("or" andExp), andExp = unary *("and" unary), in one
+ * loop: operands of an "and" chain collect in ands, finished "and" chains
+ * (or single operands) in ors.
+ */
 static ScimFilterNode *
 parse_or(Parser *p, int depth, const ScimAttrPath *vp)
 {
-	NodeList	list;
-	ScimFilterNode *n = parse_and(p, depth, vp, NULL);
+	NodeList	ands;
+	NodeList	ors;
+	int			after_pos = -1;
+	size_t		after_len = 0;
+	ScimFilterNode *n;
 
-	list.items = NULL;
-	list.count = list.cap = 0;
-	if (n == NULL)
-		return NULL;
-	if (!tok_is(&p->tok, KW_OR))
-		return n;
-	if (!list_push(p, &list, n))
-		return NULL;
-	while (tok_is(&p->tok, KW_OR))
+	ands.count = 0;
+	ors.count = 0;
+	for (;;)
 	{
-		Token		kw = p->tok;
-
-		next(p);
-		n = parse_and(p, depth, vp, &kw);
-		if (n == NULL || !list_push(p, &list, n))
+		/* unary = "not" "(" orExp ")" / "(" orExp ")" / attrExp */
+		if (SCIM_LIKELY(p->tok.kind == TK_WORD) &&
+			(p->tok.kw != KW_NOT || peek_operator(p)))
+			n = parse_attr_exp(p, depth, vp);
+		else
+			n = parse_unary_other(p, depth, vp, after_pos, after_len);
+		if (n == NULL)
 			return NULL;
+
+		if (tok_is(&p->tok, KW_AND))
+		{
+			if (ands.count == 0)
+				list_start(&ands, n);
+			else if (!list_push(p, &ands, n))
+				return NULL;
+			after_pos = p->tok.pos;
+			after_len = 3;
+			next_inline(p);
+			continue;
+		}
+		if (ands.count > 0)
+		{
+			if (!list_push(p, &ands, n))
+				return NULL;
+			n = chain(p, SF_AND, &ands);
+			if (n == NULL)
+				return NULL;
+			ands.count = 0;
+		}
+		if (tok_is(&p->tok, KW_OR))
+		{
+			if (ors.count == 0)
+				list_start(&ors, n);
+			else if (!list_push(p, &ors, n))
+				return NULL;
+			after_pos = p->tok.pos;
+			after_len = 2;
+			next_inline(p);
+			continue;
+		}
+		break;
 	}
-	return balance(p, SF_OR, list.items, 0, list.count);
+	if (ors.count > 0)
+	{
+		if (!list_push(p, &ors, n))
+			return NULL;
+		n = chain(p, SF_OR, &ors);
+	}
+	return n;
 }
 
+/*
+ * Set up a parser over a copy of text (see the header comment) and lex the
+ * first token.  false on error (err filled in).
+ */
 static bool
 parser_init(Parser *p, ScimArena *arena, const char *text, size_t len,
 			const ScimFilterLimits *limits, ScimFilterError *err, const char *what)
 {
-	memset(p, 0, sizeof(*p));
 	p->arena = arena;
-	p->text = text;
+	p->text = NULL;
 	p->len = len;
+	p->pos = 0;
+	p->failed = false;
 	p->err = err;
+	p->tok.kind = TK_EOF;
+	p->tok.kw = KW_NONE;
+	p->tok.pos = 0;
+	p->tok.len = 0;
+	p->tok.value = NULL;
+	p->tok.simple = false;
 	p->max_depth = (limits != NULL && limits->max_depth > 0) ?
 		limits->max_depth : SCIM_FILTER_DEFAULT_MAX_DEPTH;
 	if (err != NULL)
@@ -1278,7 +1630,16 @@ parser_init(Parser *p, ScimArena *arena, const char *text, size_t len,
 		set_error(p, 0, "%s is too long", what);
 		return false;
 	}
-	next(p);
+	p->text = scim_arena_alloc_inline(arena, len + LEX_PADDING);
+	if (p->text == NULL)
+	{
+		set_oom(p);
+		return false;
+	}
+	if (len > 0)
+		memcpy(p->text, text, len);
+	memset(p->text + len, 0, LEX_PADDING);
+	next_inline(p);
 	return !p->failed;
 }
 
@@ -1295,23 +1656,16 @@ scim_filter_parse(ScimArena *arena, const char *text, size_t len,
 	root = parse_or(&p, 0, NULL);
 	if (root == NULL || p.failed)
 		return NULL;
+	if (p.tok.kind == TK_EOF)
+		return root;
 	if (p.tok.kind == TK_RPAREN)
-	{
 		set_error(&p, p.tok.pos, "unmatched \")\" at position %d", p.tok.pos);
-		return NULL;
-	}
-	if (p.tok.kind == TK_RBRACKET)
-	{
+	else if (p.tok.kind == TK_RBRACKET)
 		set_error(&p, p.tok.pos, "unmatched \"]\" at position %d", p.tok.pos);
-		return NULL;
-	}
-	if (p.tok.kind != TK_EOF)
-	{
+	else
 		set_error(&p, p.tok.pos, "expected \"and\", \"or\" or the end of the filter %s",
 				  where(&p, &p.tok, w, sizeof(w)));
-		return NULL;
-	}
-	return root;
+	return NULL;
 }
 
 bool
@@ -1321,6 +1675,9 @@ scim_patch_path_parse(ScimArena *arena, const char *text, size_t len,
 {
 	Parser		p;
 	Token		path_tok;
+	PathCut		cut;
+	int			sub_end = -1;
+	bool		ok = false;
 	char		w[64];
 	char		q[QUOTE_MAX + 8];
 
@@ -1336,7 +1693,7 @@ scim_patch_path_parse(ScimArena *arena, const char *text, size_t len,
 		return false;
 	}
 	path_tok = p.tok;
-	if (!word_to_path(&p, &path_tok, NULL, &out->path))
+	if (!word_to_path(&p, &path_tok, NULL, &out->path, &cut))
 		return false;
 	next(&p);
 
@@ -1348,20 +1705,22 @@ scim_patch_path_parse(ScimArena *arena, const char *text, size_t len,
 		{
 			set_error(&p, open, "a value filter must follow an attribute name, not the "
 					  "sub-attribute \"%s\" (\"[\" at position %d)",
-					  quote_input(q, sizeof(q), path_tok.start, path_tok.len), open);
-			return false;
+					  quote_input(q, sizeof(q), p.text + path_tok.pos, path_tok.len), open);
+			goto done;
 		}
 		if (!check_depth(&p, 1, open))
-			return false;
+			goto done;
 		next(&p);
+		/* the lexer is past the "[": the path's names can end in place */
+		path_terminate(&p, &cut);
 		out->filter = parse_or(&p, 1, &out->path);
 		if (out->filter == NULL)
-			return false;
+			goto done;
 		if (p.tok.kind != TK_RBRACKET)
 		{
 			set_error(&p, p.tok.pos, "expected \"]\" %s (to close the \"[\" at position %d)",
 					  where(&p, &p.tok, w, sizeof(w)), open);
-			return false;
+			goto done;
 		}
 		next(&p);
 		if (p.tok.kind == TK_DOT)
@@ -1369,30 +1728,37 @@ scim_patch_path_parse(ScimArena *arena, const char *text, size_t len,
 			int			dot = p.tok.pos;
 
 			next(&p);
-			if (p.tok.kind != TK_WORD || !name_valid(p.tok.start, p.tok.len))
+			if (p.tok.kind != TK_WORD || !name_valid(p.text + p.tok.pos, p.tok.len))
 			{
 				set_error(&p, p.tok.pos, "expected a sub-attribute name after \".\" at position %d",
 						  dot);
-				return false;
+				goto done;
 			}
-			out->sub = scim_arena_strndup(arena, p.tok.start, p.tok.len);
-			if (out->sub == NULL)
-			{
-				set_oom(&p);
-				return false;
-			}
+			out->sub = p.text + p.tok.pos;
+			sub_end = p.tok.pos + (int) p.tok.len;
 			next(&p);
 		}
 	}
 	if (p.failed)
-		return false;
+		goto done;
 	if (p.tok.kind != TK_EOF)
 	{
 		set_error(&p, p.tok.pos, "expected the end of the path %s",
 				  where(&p, &p.tok, w, sizeof(w)));
-		return false;
+		goto done;
 	}
-	return true;
+	ok = true;
+
+done:
+
+	/*
+	 * Whatever the outcome, the names in *out end in place now: nothing
+	 * reads the copy of the input any more.
+	 */
+	path_terminate(&p, &cut);
+	if (sub_end >= 0)
+		p.text[sub_end] = '\0';
+	return ok;
 }
 
 /* ---------------------------------------------------------------------
