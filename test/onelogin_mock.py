@@ -357,11 +357,12 @@ class Handler(BaseHTTPRequestHandler):
         q = {k: v[-1] for k, v in query.items()}
         body = self.read_body()
         s = self.store
-        with s.lock:
-            s.stats["requests"] += 1
-            ua = self.headers.get("User-Agent")
-            if ua and not path.startswith("/_mock/") and ua not in s.stats["user_agents"]:
-                s.stats["user_agents"].append(ua)
+        if not path.startswith("/_mock/"):
+            with s.lock:
+                s.stats["requests"] += 1      # OneLogin API requests only
+                ua = self.headers.get("User-Agent")
+                if ua and ua not in s.stats["user_agents"]:
+                    s.stats["user_agents"].append(ua)
         try:
             if path.startswith("/_mock/"):
                 return self.control(method, path, q, body)

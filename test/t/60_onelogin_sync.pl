@@ -186,6 +186,34 @@ cmp_ok($waited, '>=', 2.9, "429: Retry-After honoured (waited ${waited}s)");
 is($node->safe_psql('postgres', "SELECT title FROM scim.users WHERE external_id = '1011'"),
 	'Rate limited', '429: the change arrives afterwards');
 
+# without Retry-After the X-RateLimit-Reset header says how long to wait
+my $last429 = $node->safe_psql('postgres', 'SELECT max(id) FROM scim.provisioning_log WHERE status = 429');
+mock($mock, 'POST', 'fault', { kind => '429', on => 'users', reset => 2 });
+mock($mock, 'POST', 'touch', { ids => [1014], set => { title => 'Reset header' } });
+ok(sync_and_wait($node), 'sync completes after a 429 with X-RateLimit-Reset');
+$waited = $node->safe_psql(
+	'postgres',
+	"SELECT extract(epoch FROM (SELECT at FROM scim.provisioning_log WHERE user_name = 'user1014\@example.com' ORDER BY id DESC LIMIT 1)"
+	  . " - (SELECT at FROM scim.provisioning_log WHERE status = 429 AND id > $last429))");
+cmp_ok($waited, '>=', 1.9, "429: X-RateLimit-Reset honoured (waited ${waited}s)");
+
+# ---------------------------------------------------------------------------
+# a request that outlives scim_provision.request_timeout
+# ---------------------------------------------------------------------------
+$node->append_conf('postgresql.conf', "scim_provision.request_timeout = '1s'\n");
+$node->reload;
+mock($mock, 'POST', 'fault', { kind => 'slow', on => 'users', delay => 3 });
+mock($mock, 'POST', 'touch', { ids => [1015], set => { title => 'After timeout' } });
+ok(sync_and_wait($node), 'sync completes after a timed-out request');
+is( $node->safe_psql(
+		'postgres',
+		"SELECT status, detail LIKE 'request to OneLogin failed: %timed out%' FROM scim.provisioning_log WHERE status = 504"),
+	'504|t', 'timeout: logged as 504 with libcurl\'s reason');
+is($node->safe_psql('postgres', "SELECT title FROM scim.users WHERE external_id = '1015'"),
+	'After timeout', 'timeout: the retry applies the change');
+$node->append_conf('postgresql.conf', "scim_provision.request_timeout = '60s'\n");
+$node->reload;
+
 # ---------------------------------------------------------------------------
 # a burst of 500s, then recovery (exponential back-off with jitter)
 # ---------------------------------------------------------------------------
@@ -316,6 +344,26 @@ unlike($log, qr/SECRET-IN-A-FAILED-CALL/,
 ok($log =~ /OneLogin sync of workspace "default" failed/, 'failures are reported in the server log');
 
 # ---------------------------------------------------------------------------
+# allow_http = off: https only
+# ---------------------------------------------------------------------------
+$node->append_conf('postgresql.conf', "scim_provision.allow_http = off\n");
+$node->reload;
+($rc, $out, $err) = $node->psql('postgres',
+	"SELECT scim.onelogin_connect('$mock->{url}', '$ONELOGIN_CLIENT_ID', '$ONELOGIN_SECRET')");
+like($err, qr/WARNING:  the OneLogin base URL uses plain http/, 'onelogin_connect warns about plain http');
+ok( wait_for(
+		$node,
+		"SELECT state = 'failing' AND last_error LIKE '%plain http%allow_http = off%' FROM scim.sync_status WHERE workspace = 'default'",
+		't'),
+	'allow_http = off: the worker refuses the http URL');
+my $requests = mock_stats($mock)->{requests};
+sleep 2;
+is(mock_stats($mock)->{requests}, $requests, 'allow_http = off: nothing is sent to the http URL');
+$node->append_conf('postgresql.conf', "scim_provision.allow_http = on\n");
+$node->reload;
+ok(sync_and_wait($node), 'allow_http = on again: syncing resumes');
+
+# ---------------------------------------------------------------------------
 # one worker serves a second workspace
 # ---------------------------------------------------------------------------
 $node->safe_psql('postgres', "SELECT scim.create_workspace('second')");
@@ -328,6 +376,13 @@ is( $node->safe_psql(
 	'second workspace holds the same active users');
 my ($rc2, $out2, $err2) = $node->psql('postgres', "SELECT scim.sync_now('nowhere')");
 like($err2, qr/workspace "nowhere" has no OneLogin connection/, 'sync_now names a missing connection');
+$node->safe_psql('postgres', "SELECT scim.onelogin_disconnect('second')");
+is( $node->safe_psql(
+		'postgres',
+		"SELECT (SELECT count(*) FROM scim.sync_status WHERE workspace = 'second'),"
+		  . " (SELECT count(*) FROM scim.onelogin_users WHERE workspace = 'second'),"
+		  . " (SELECT count(*) > 0 FROM scim.users WHERE workspace = 'second')"),
+	'0|0|t', 'onelogin_disconnect removes the connection and its state, the users stay');
 
 $node->stop;
 stop_mock($mock);

@@ -1,7 +1,8 @@
 # test/t/63_onelogin_lifecycle.pl - registration and life cycle of the
 # OneLogin worker: the error without shared_preload_libraries, a database
 # that does not exist yet, an extension that does not exist yet, DROP
-# EXTENSION during a sync (never blocked) and CREATE EXTENSION again.
+# EXTENSION during a sync (never blocked), CREATE EXTENSION again, and
+# binary-upgrade mode.
 
 use strict;
 use warnings;
@@ -121,6 +122,16 @@ is( $node->safe_psql(
 		'postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'scim_provision worker'"),
 	$pid, 'still the same worker process');
 
+# ---------------------------------------------------------------------------
+# binary-upgrade mode (pg_upgrade's server) registers nothing
+# ---------------------------------------------------------------------------
 $node->stop;
+PostgreSQL::Test::Utils::system_or_bail('pg_ctl', '-w', '-D', $node->data_dir, '-l', $node->logfile,
+	'-o', '-b', 'start');
+is( $node->safe_psql(
+		'postgres', "SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'scim_provision%'"),
+	'0', 'binary-upgrade mode: no launcher, no worker');
+PostgreSQL::Test::Utils::system_or_bail('pg_ctl', '-w', '-D', $node->data_dir, '-m', 'fast', 'stop');
+
 stop_mock($mock);
 done_testing();
