@@ -61,6 +61,7 @@
 
 #include "scim_provision.h"
 #include "filter.h"
+#include "groups.h"
 #include "json_bridge.h"
 #include "registry.h"
 
@@ -71,10 +72,6 @@ PG_FUNCTION_INFO_V1(scim_sort_expression);
 PG_FUNCTION_INFO_V1(scim_schema_definitions);
 PG_FUNCTION_INFO_V1(scim_resource_type_definitions);
 PG_FUNCTION_INFO_V1(scim_jsonb_present);
-
-/* Group resources (groups.c): predicates over "scim.groups g". */
-extern char *scim_group_filter_predicate(const char *filter, size_t len);
-extern Datum scim_group_sort_expression(PG_FUNCTION_ARGS);
 
 static int	filter_max_length = SCIM_FILTER_DEFAULT_MAX_LENGTH;
 static int	filter_max_depth = SCIM_FILTER_DEFAULT_MAX_DEPTH;

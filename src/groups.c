@@ -61,6 +61,7 @@
 
 #include "scim_provision.h"
 #include "filter.h"
+#include "groups.h"
 #include "registry.h"
 
 PG_FUNCTION_INFO_V1(scim_group_filter_sql);
@@ -562,8 +563,6 @@ emit_node(StringInfo buf, const ScimFilterNode *node, const ScimAttrPath *parent
 			break;
 	}
 }
-
-char	   *scim_group_filter_predicate(const char *filter, size_t len);
 
 /* The SQL predicate over "scim.groups g" for a SCIM filter (UTF-8 text). */
 char *
