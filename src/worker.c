@@ -45,7 +45,10 @@
  * kill -9 resumes at the first uncommitted page.  scim.onelogin_users keeps
  * (OneLogin id, updated_at, outcome) of every user applied; a user whose
  * updated_at is unchanged is not applied again, which makes the overlap
- * window and a replayed page no-ops.
+ * window and a replayed page no-ops (a refused or failed user is retried by
+ * full runs).  scim.sync_now() is satisfied only by a users run that starts
+ * after it, so a change made before the call is never skipped by a run
+ * already past that user's page.
  *
  * Faults.  429 waits for Retry-After (or X-RateLimit-Reset); 5xx, timeouts,
  * transport errors and malformed or truncated JSON back off exponentially
@@ -1851,6 +1854,9 @@ sync_users(Conn *c)
 			return RUN_STOPPED;
 		}
 		next = resp.after_cursor;
+		/* a server that hands back the cursor it was given would loop forever */
+		if (next != NULL && cursor != NULL && strcmp(next, cursor) == 0)
+			next = NULL;
 		prepare_users(page.users, page.nusers, &prep);
 
 		set_phase(c->workspace, "%s sync, applying users page %d (%d users)",
@@ -2125,6 +2131,8 @@ sync_events(Conn *c)
 			return RUN_STOPPED;
 		}
 
+		if (page.after_cursor != NULL && cursor != NULL && strcmp(page.after_cursor, cursor) == 0)
+			page.after_cursor = NULL;	/* the same cursor again: stop */
 		ids = palloc(sizeof(int64) * Max(page.nevents, 1));
 		for (i = 0; i < page.nevents; i++)
 		{
