@@ -1,5 +1,6 @@
 -- Filter engine: the predicates of scim.filter_sql use the indexes of
--- scim.users (EXPLAIN on 20000 generated users in a scratch workspace).
+-- scim.users and scim.groups (EXPLAIN on 20000 generated users and 5000
+-- groups in a scratch workspace).
 \unset ECHO
 \set QUIET 1
 \pset format unaligned
@@ -8,7 +9,7 @@
 \set ON_ERROR_ROLLBACK 1
 \set ON_ERROR_STOP true
 BEGIN;
-SELECT plan(18);
+SELECT plan(20);
 
 DO $$
 BEGIN
@@ -84,6 +85,36 @@ SELECT is(pg_temp.hits('nickName eq "NICK99" or userName eq "user-5@big.example"
 
 SELECT doesnt_match(pg_temp.plan('userName eq "user-1@big.example" or emails.value eq "home-2@home.example"'), 'Seq Scan',
 	'an or of two index-backed conditions needs no sequential scan');
+
+-- Group predicates (groups.c) over 5000 groups
+INSERT INTO scim.groups (workspace, display_name)
+SELECT 'filtbig', format('Team %s', i) FROM generate_series(1, 5000) i;
+ANALYZE scim.groups;
+CREATE FUNCTION pg_temp.group_plan(f text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	line text;
+	result text := '';
+BEGIN
+	FOR line IN EXECUTE format('EXPLAIN (COSTS OFF) SELECT g.id FROM scim.groups g WHERE g.workspace = %L AND (%s)',
+							   'filtbig', scim.filter_sql(f, 'Group'))
+	LOOP
+		result := result || line || E'\n';
+	END LOOP;
+	RETURN result;
+END;
+$$;
+SELECT matches(pg_temp.group_plan('displayName eq "TEAM 4242"'), 'Index Scan using groups_workspace_display_name_idx',
+	'Group displayName eq: the unique (workspace, lower(display_name)) index');
+CREATE FUNCTION pg_temp.group_hits(f text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+	n bigint;
+BEGIN
+	EXECUTE format('SELECT count(*) FROM scim.groups g WHERE g.workspace = %L AND (%s)', 'filtbig',
+				   scim.filter_sql(f, 'Group')) INTO n;
+	RETURN n;
+END;
+$$;
+SELECT is(pg_temp.group_hits('displayName eq "TEAM 4242"'), 1::bigint, 'Group displayName eq: one group');
 
 SELECT * FROM finish();
 ROLLBACK;

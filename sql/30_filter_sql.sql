@@ -12,29 +12,29 @@ BEGIN;
 SELECT plan(83);
 
 -- ---- the predicates themselves ----------------------------------------------
-SELECT is(scim.filter_sql('userName eq "BJensen"'), $$(lower(u.user_name) = lower('BJensen'))$$,
+SELECT is(scim.filter_sql('userName eq "BJensen"'), $$(pg_catalog.lower(u.user_name) OPERATOR(pg_catalog.=) pg_catalog.lower('BJensen'))$$,
 	'case-insensitive column: lower() on both sides (the unique index expression)');
-SELECT is(scim.filter_sql('externalId eq "Ab"'), $$(u.external_id = ('Ab'))$$, 'caseExact column: plain equality');
-SELECT is(scim.filter_sql('userName sw "J_%"'), $$(lower(u.user_name) LIKE lower(E'J\\_\\%%') ESCAPE E'\\')$$,
+SELECT is(scim.filter_sql('externalId eq "Ab"'), $$(u.external_id OPERATOR(pg_catalog.=) ('Ab'))$$, 'caseExact column: plain equality');
+SELECT is(scim.filter_sql('userName sw "J_%"'), $$(pg_catalog.lower(u.user_name) OPERATOR(pg_catalog.~~) pg_catalog.lower(E'J\\_\\%%'))$$,
 	'sw: LIKE with metacharacters escaped');
 SELECT is(scim.filter_sql('emails.value eq "A@B.c"'),
-	$$(lower(u.attributes::text)::jsonb @> lower('{"emails":[{"value":"A@B.c"}]}')::jsonb)$$,
+	$$(pg_catalog.lower(u.attributes::pg_catalog.text)::pg_catalog.jsonb OPERATOR(pg_catalog.@>) pg_catalog.lower('{"emails":[{"value":"A@B.c"}]}')::pg_catalog.jsonb)$$,
 	'jsonb equality: containment over the lower-cased document');
 SELECT is(scim.filter_sql('emails[type eq "work" and value eq "a@b.c"]'),
-	$$(lower(u.attributes::text)::jsonb @> lower('{"emails":[{"type":"work","value":"a@b.c"}]}')::jsonb)$$,
+	$$(pg_catalog.lower(u.attributes::pg_catalog.text)::pg_catalog.jsonb OPERATOR(pg_catalog.@>) pg_catalog.lower('{"emails":[{"type":"work","value":"a@b.c"}]}')::pg_catalog.jsonb)$$,
 	'value filter of equalities: one containment, one element');
 SELECT is(scim.filter_sql('emails[type eq "work" and value co "@b"]'),
-	$$((lower(u.attributes::text)::jsonb @> lower('{"emails":[{"type":"work"}]}')::jsonb) AND EXISTS (SELECT 1 FROM jsonb_path_query(u.attributes->'emails', 'lax $[*]') AS e1(v) WHERE ((lower((e1.v->>'type')) = lower('work')) AND (lower((e1.v->>'value')) LIKE lower('%@b%') ESCAPE E'\\'))))$$,
+	$$((pg_catalog.lower(u.attributes::pg_catalog.text)::pg_catalog.jsonb OPERATOR(pg_catalog.@>) pg_catalog.lower('{"emails":[{"type":"work"}]}')::pg_catalog.jsonb) AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_path_query(u.attributes OPERATOR(pg_catalog.->) 'emails', 'lax $[*]') AS e1(v) WHERE ((pg_catalog.lower((e1.v OPERATOR(pg_catalog.->>) 'type')) OPERATOR(pg_catalog.=) pg_catalog.lower('work')) AND (pg_catalog.lower((e1.v OPERATOR(pg_catalog.->>) 'value')) OPERATOR(pg_catalog.~~) pg_catalog.lower('%@b%')))))$$,
 	'value filter with other operators: containment prefilter and EXISTS over the elements');
-SELECT is(scim.filter_sql('title eq "it''s \\ a"'), $$(lower(u.title) = lower(E'it''s \\ a'))$$,
+SELECT is(scim.filter_sql('title eq "it''s \\ a"'), $$(pg_catalog.lower(u.title) OPERATOR(pg_catalog.=) pg_catalog.lower(E'it''s \\ a'))$$,
 	'values are quoted literals (quote_literal, E'''' for backslashes)');
-SELECT is(scim.filter_sql('not (title pr)'), $$NOT coalesce((u.title IS NOT NULL AND u.title <> ''), false)$$,
+SELECT is(scim.filter_sql('not (title pr)'), $$NOT coalesce((u.title IS NOT NULL AND u.title OPERATOR(pg_catalog.<>) ''), false)$$,
 	'not never sees NULL');
 SELECT is(scim.filter_sql('meta.lastModified gt "2011-05-13T06:42:34.5+02:00"'),
-	$$(u.updated_at > '2011-05-13 04:42:34.500000+00'::timestamptz)$$, 'dateTime: a UTC timestamptz literal');
+	$$(u.updated_at OPERATOR(pg_catalog.>) '2011-05-13 04:42:34.500000+00'::pg_catalog.timestamptz)$$, 'dateTime: a UTC timestamptz literal');
 SELECT is(scim.filter_sql('password eq "x"'), 'false', 'password (returned never) never matches');
 SELECT is(scim.filter_sql('id eq "2819c223-7f76-453a-919d-413861904646"'),
-	$$(u.id = '2819c223-7f76-453a-919d-413861904646'::uuid)$$, 'id: uuid equality');
+	$$(u.id OPERATOR(pg_catalog.=) '2819c223-7f76-453a-919d-413861904646'::pg_catalog.uuid)$$, 'id: uuid equality');
 SELECT is(scim.filter_sql('id eq "not-a-uuid"'), 'false', 'id: a value that is no id matches nothing');
 
 -- ---- errors ---------------------------------------------------------------------
@@ -53,7 +53,7 @@ SELECT throws_ok($$SELECT scim.filter_sql('meta.location sw "https:"')$$, '22023
 	'invalidFilter: filtering on "meta.location" is not supported yet (position 0)', 'meta.location (computed)');
 SELECT throws_ok($$SELECT scim.filter_sql('active gt true')$$, '22023',
 	'invalidFilter: operator gt is not supported for the boolean attribute "active" at position 0', 'ordering on a boolean');
-SELECT is(scim.filter_sql('displayName eq "x"', 'Group'), $$(lower(g.display_name) = lower('x'))$$,
+SELECT is(scim.filter_sql('displayName eq "x"', 'Group'), $$(pg_catalog.lower(g.display_name) OPERATOR(pg_catalog.=) pg_catalog.lower('x'))$$,
 	'Group filters: a predicate over scim.groups g (groups.c)');
 SELECT throws_ok($$SELECT scim.filter_sql('displayName eq "x"', 'Widget')$$, '22023',
 	'invalidValue: unknown resource type "Widget"', 'unknown resource type');
@@ -223,16 +223,16 @@ SELECT is((SELECT count(*)::int FROM scim.users WHERE workspace = 'filtinj'), 20
 SELECT is(pg_temp.one('title eq "a\" or userName pr or title eq \"b"'), '{u19@inj.example}', 'quotes inside the value stay inside');
 
 -- ---- sortBy ------------------------------------------------------------------------------------
-SELECT is(scim.sort_expression('userName'), 'lower(u.user_name)', 'sortBy userName: the indexed expression');
-SELECT is(scim.sort_expression('USERNAME'), 'lower(u.user_name)', 'sortBy is case-insensitive');
+SELECT is(scim.sort_expression('userName'), 'pg_catalog.lower(u.user_name)', 'sortBy userName: the indexed expression');
+SELECT is(scim.sort_expression('USERNAME'), 'pg_catalog.lower(u.user_name)', 'sortBy is case-insensitive');
 SELECT is(scim.sort_expression('externalId'), 'u.external_id', 'sortBy externalId (caseExact)');
 SELECT is(scim.sort_expression('meta.lastModified'), 'u.updated_at', 'sortBy meta.lastModified');
-SELECT is(scim.sort_expression('name.familyName'), 'lower(u.family_name)', 'sortBy name.familyName');
-SELECT is(scim.sort_expression('emails'), 'lower(u.email)', 'sortBy emails: the primary email');
+SELECT is(scim.sort_expression('name.familyName'), 'pg_catalog.lower(u.family_name)', 'sortBy name.familyName');
+SELECT is(scim.sort_expression('emails'), 'pg_catalog.lower(u.email)', 'sortBy emails: the primary email');
 SELECT is(scim.sort_expression('urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber'),
-	$$lower(u.attributes->'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User'->>'employeeNumber')$$, 'sortBy an extension attribute');
+	$$pg_catalog.lower(u.attributes OPERATOR(pg_catalog.->) 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User' OPERATOR(pg_catalog.->>) 'employeeNumber')$$, 'sortBy an extension attribute');
 SELECT is(scim.sort_expression('ims.value'),
-	$$(SELECT lower(e.v->>'value') FROM jsonb_path_query(u.attributes->'ims', 'lax $[*]') WITH ORDINALITY AS e(v, n) ORDER BY (e.v->'primary') = 'true'::jsonb DESC NULLS LAST, e.n LIMIT 1)$$,
+	$$(SELECT pg_catalog.lower(e.v OPERATOR(pg_catalog.->>) 'value') FROM pg_catalog.jsonb_path_query(u.attributes OPERATOR(pg_catalog.->) 'ims', 'lax $[*]') WITH ORDINALITY AS e(v, n) ORDER BY (e.v OPERATOR(pg_catalog.->) 'primary') OPERATOR(pg_catalog.=) 'true'::pg_catalog.jsonb DESC NULLS LAST, e.n LIMIT 1)$$,
 	'sortBy a multi-valued attribute: primary, else first');
 SELECT throws_ok($$SELECT scim.sort_expression('nope')$$, '22023',
 	'invalidPath: unknown attribute "nope" for sortBy on User resources', 'sortBy an unknown attribute');

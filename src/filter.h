@@ -239,4 +239,21 @@ extern char *scim_filter_sql_predicate(const char *filter, size_t len, const cha
 extern char *scim_sort_expression_sql(const char *attr_path, size_t len, const char *resource_type);
 extern void scim_filter_limits_from_gucs(ScimFilterLimits *limits);
 
+/*
+ * Schema-qualified names for the SQL the filter engine generates
+ * (filter_sql.c for Users, groups.c for Groups): every function, operator,
+ * type and collation a predicate or sort expression mentions is written
+ * with its schema, so the text means the same under any search_path, also
+ * one that puts a schema with its own lower() or = before pg_catalog.
+ * They resolve to the very functions and operators the expression indexes
+ * were built with, so the indexes still match.
+ */
+#define SCIM_SQL_LOWER			"pg_catalog.lower"
+#define SCIM_SQL_OP(op)			"OPERATOR(pg_catalog." op ")"
+#define SCIM_SQL_TEXT			"pg_catalog.text"
+#define SCIM_SQL_JSONB			"pg_catalog.jsonb"
+#define SCIM_SQL_UUID			"pg_catalog.uuid"
+#define SCIM_SQL_TIMESTAMPTZ	"pg_catalog.timestamptz"
+#define SCIM_SQL_COLLATE_C		"COLLATE pg_catalog.\"C\""
+
 #endif							/* SCIM_FILTER_H */

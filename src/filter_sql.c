@@ -45,6 +45,15 @@
  * never NULL, under "not": not (X) is NOT coalesce((X), false), so an absent
  * attribute behaves exactly as in the matcher (filter_match.c).
  *
+ * The examples above are abridged: the generated text names every function,
+ * operator, type and collation with its schema (pg_catalog.lower(...),
+ * OPERATOR(pg_catalog.=), ::pg_catalog.jsonb, COLLATE pg_catalog."C"; see
+ * filter.h), so a predicate or sort expression means the same under any
+ * search_path, also one that puts a schema with its own lower() or = before
+ * pg_catalog.  These resolve to the objects the expression indexes were
+ * built with, so the indexes match as before.  LIKE is written as its
+ * operator, ~~, whose escape character is the backslash the patterns use.
+ *
  * src/filter_sql.c
  *
  *-------------------------------------------------------------------------
@@ -77,7 +86,16 @@ static int	filter_max_length = SCIM_FILTER_DEFAULT_MAX_LENGTH;
 static int	filter_max_depth = SCIM_FILTER_DEFAULT_MAX_DEPTH;
 
 /* The index expression of users_attributes_ci_idx (30_filter.sql). */
-#define CI_DOC		"lower(u.attributes::text)::jsonb"
+#define CI_DOC		SCIM_SQL_LOWER "(u.attributes::" SCIM_SQL_TEXT ")::" SCIM_SQL_JSONB
+
+/* Short names for the qualified operators (filter.h) */
+#define OP_EQ		SCIM_SQL_OP("=")
+#define OP_NE		SCIM_SQL_OP("<>")
+#define OP_LIKE		SCIM_SQL_OP("~~")
+#define OP_CONTAINS SCIM_SQL_OP("@>")
+#define OP_FIELD	SCIM_SQL_OP("->")
+#define OP_FIELD_TEXT SCIM_SQL_OP("->>")
+#define OP_CONCAT	SCIM_SQL_OP("||")
 
 void
 scim_filter_init_gucs(void)
@@ -206,19 +224,19 @@ sql_operator(ScimFilterOp op)
 	switch (op)
 	{
 		case SF_EQ:
-			return "=";
+			return OP_EQ;
 		case SF_NE:
-			return "<>";
+			return OP_NE;
 		case SF_GT:
-			return ">";
+			return SCIM_SQL_OP(">");
 		case SF_GE:
-			return ">=";
+			return SCIM_SQL_OP(">=");
 		case SF_LT:
-			return "<";
+			return SCIM_SQL_OP("<");
 		case SF_LE:
-			return "<=";
+			return SCIM_SQL_OP("<=");
 		default:
-			return "=";
+			return OP_EQ;
 	}
 }
 
@@ -254,7 +272,7 @@ append_timestamptz(StringInfo buf, const ScimDateTime *dt)
 				d;
 
 	civil_from_days(days, &y, &m, &d);
-	appendStringInfo(buf, "'%04d-%02d-%02d %02d:%02d:%02d.%06d+00'::timestamptz",
+	appendStringInfo(buf, "'%04d-%02d-%02d %02d:%02d:%02d.%06d+00'::" SCIM_SQL_TIMESTAMPTZ,
 					 y, m, d, (int) (secs / 3600), (int) (secs / 60 % 60), (int) (secs % 60),
 					 dt->nanos / 1000);
 }
@@ -296,10 +314,10 @@ append_jsonb_path(StringInfo buf, const ScimAttrRef *ref)
 	appendStringInfoString(buf, "u.attributes");
 	if (ref->schema->is_extension)
 	{
-		appendStringInfoString(buf, "->");
+		appendStringInfoString(buf, " " OP_FIELD " ");
 		append_literal_str(buf, ref->schema->id);
 	}
-	appendStringInfoString(buf, "->");
+	appendStringInfoString(buf, " " OP_FIELD " ");
 	append_literal_str(buf, ref->attr->name);
 }
 
@@ -339,20 +357,20 @@ append_json_value(StringInfo doc, const ScimFilterTarget *t)
 		append_json_string(doc, t->str, t->len);
 }
 
-/* Emit (CI_DOC @> lower(doc)) [AND u.attributes @> doc] for a containment document. */
+/* Emit (CI_DOC @> lower(doc)::jsonb [AND u.attributes @> doc::jsonb]) for a containment document. */
 static void
 emit_containment(SqlGen *g, const char *doc, bool case_exact)
 {
 	StringInfo	buf = g->buf;
 
-	appendStringInfoString(buf, "(" CI_DOC " @> lower(");
+	appendStringInfoString(buf, "(" CI_DOC " " OP_CONTAINS " " SCIM_SQL_LOWER "(");
 	append_literal_str(buf, doc);
-	appendStringInfoString(buf, ")::jsonb");
+	appendStringInfoString(buf, ")::" SCIM_SQL_JSONB);
 	if (case_exact)
 	{
-		appendStringInfoString(buf, " AND u.attributes @> ");
+		appendStringInfoString(buf, " AND u.attributes " OP_CONTAINS " ");
 		append_literal_str(buf, doc);
-		appendStringInfoString(buf, "::jsonb");
+		appendStringInfoString(buf, "::" SCIM_SQL_JSONB);
 	}
 	appendStringInfoChar(buf, ')');
 }
@@ -366,7 +384,7 @@ emit_present(SqlGen *g, const Loc *loc)
 	switch (loc->kind)
 	{
 		case LOC_TEXT:
-			appendStringInfo(buf, "(%s IS NOT NULL AND %s <> '')", loc->expr.data, loc->expr.data);
+			appendStringInfo(buf, "(%s IS NOT NULL AND %s " OP_NE " '')", loc->expr.data, loc->expr.data);
 			break;
 		case LOC_JSONB:
 			appendStringInfo(buf, "scim.jsonb_present(%s)", loc->jexpr.data);
@@ -412,10 +430,10 @@ emit_compare_loc(SqlGen *g, const Loc *loc, const ScimFilterTarget *t, ScimFilte
 				appendStringInfo(buf, "(%s %s %s)", loc->expr.data, sql_operator(op),
 								 t->boolean ? "true" : "false");
 			else if (loc->kind == LOC_JSONB)
-				appendStringInfo(buf, "(%s %s '%s'::jsonb)", loc->jexpr.data, sql_operator(op),
+				appendStringInfo(buf, "(%s %s '%s'::" SCIM_SQL_JSONB ")", loc->jexpr.data, sql_operator(op),
 								 t->boolean ? "true" : "false");
 			else
-				appendStringInfo(buf, "(lower(%s) %s '%s')", loc->expr.data, sql_operator(op),
+				appendStringInfo(buf, "(" SCIM_SQL_LOWER "(%s) %s '%s')", loc->expr.data, sql_operator(op),
 								 t->boolean ? "true" : "false");
 			return;
 
@@ -473,7 +491,7 @@ emit_compare_loc(SqlGen *g, const Loc *loc, const ScimFilterTarget *t, ScimFilte
 			{
 				appendStringInfo(buf, "(%s %s ", loc->expr.data, sql_operator(op));
 				append_literal(buf, t->str, t->len);
-				appendStringInfoString(buf, "::uuid)");
+				appendStringInfoString(buf, "::" SCIM_SQL_UUID ")");
 			}
 			else
 				appendStringInfoString(buf, op == SF_EQ ? "false" : "true");
@@ -492,24 +510,25 @@ emit_compare_loc(SqlGen *g, const Loc *loc, const ScimFilterTarget *t, ScimFilte
 
 		initStringInfo(&lhs);
 		if (loc->kind == LOC_UUID)
-			appendStringInfo(&lhs, "%s::text", expr);
+			appendStringInfo(&lhs, "%s::" SCIM_SQL_TEXT, expr);
 		else
 			appendStringInfoString(&lhs, expr);
 
 		if (op == SF_CO || op == SF_SW || op == SF_EW)
 		{
+			/* LIKE is the operator ~~, whose escape character is \ */
 			if (ci)
-				appendStringInfo(buf, "(lower(%s) LIKE lower(", lhs.data);
+				appendStringInfo(buf, "(" SCIM_SQL_LOWER "(%s) " OP_LIKE " " SCIM_SQL_LOWER "(", lhs.data);
 			else
-				appendStringInfo(buf, "(%s LIKE (", lhs.data);
+				appendStringInfo(buf, "(%s " OP_LIKE " (", lhs.data);
 			append_like_pattern(buf, op, t->str, t->len);
-			appendStringInfoString(buf, ") ESCAPE E'\\\\')");
+			appendStringInfoString(buf, "))");
 			return;
 		}
 		if (op == SF_EQ || op == SF_NE)
 		{
 			if (ci)
-				appendStringInfo(buf, "(lower(%s) %s lower(", lhs.data, sql_operator(op));
+				appendStringInfo(buf, "(" SCIM_SQL_LOWER "(%s) %s " SCIM_SQL_LOWER "(", lhs.data, sql_operator(op));
 			else
 				appendStringInfo(buf, "(%s %s (", lhs.data, sql_operator(op));
 			append_literal(buf, t->str, t->len);
@@ -518,9 +537,10 @@ emit_compare_loc(SqlGen *g, const Loc *loc, const ScimFilterTarget *t, ScimFilte
 		}
 		/* ordering: code point order, as the matcher */
 		if (ci)
-			appendStringInfo(buf, "(lower(%s) COLLATE \"C\" %s lower(", lhs.data, sql_operator(op));
+			appendStringInfo(buf, "(" SCIM_SQL_LOWER "(%s) " SCIM_SQL_COLLATE_C " %s " SCIM_SQL_LOWER "(",
+							 lhs.data, sql_operator(op));
 		else
-			appendStringInfo(buf, "(%s COLLATE \"C\" %s (", lhs.data, sql_operator(op));
+			appendStringInfo(buf, "(%s " SCIM_SQL_COLLATE_C " %s (", lhs.data, sql_operator(op));
 		append_literal(buf, t->str, t->len);
 		appendStringInfoString(buf, "))");
 	}
@@ -558,14 +578,14 @@ loc_element(Loc *loc, const char *elem, const char *sub)
 	if (sub == NULL)
 	{
 		appendStringInfo(&loc->jexpr, "%s", elem);
-		appendStringInfo(&loc->expr, "(%s #>> '{}')", elem);
+		appendStringInfo(&loc->expr, "(%s " SCIM_SQL_OP("#>>") " '{}')", elem);
 	}
 	else
 	{
-		appendStringInfo(&loc->jexpr, "(%s->", elem);
+		appendStringInfo(&loc->jexpr, "(%s " OP_FIELD " ", elem);
 		append_literal_str(&loc->jexpr, sub);
 		appendStringInfoChar(&loc->jexpr, ')');
-		appendStringInfo(&loc->expr, "(%s->>", elem);
+		appendStringInfo(&loc->expr, "(%s " OP_FIELD_TEXT " ", elem);
 		append_literal_str(&loc->expr, sub);
 		appendStringInfoChar(&loc->expr, ')');
 	}
@@ -579,7 +599,7 @@ loc_column(Loc *loc, const ScimAttrDef *def, const char *rt)
 	{
 		loc_init(loc, LOC_TEXT);
 		append_literal_str(&loc->expr, def->constant ? def->constant : rt);
-		appendStringInfoString(&loc->expr, "::text");
+		appendStringInfoString(&loc->expr, "::" SCIM_SQL_TEXT);
 		return true;
 	}
 	if (def->storage != SCIM_STORE_COLUMN)
@@ -593,7 +613,7 @@ loc_column(Loc *loc, const ScimAttrDef *def, const char *rt)
 	{
 		/* rendered as the weak ETag W/"<version>" */
 		loc_init(loc, LOC_TEXT);
-		appendStringInfoString(&loc->expr, "('W/\"' || u.version::text || '\"')");
+		appendStringInfoString(&loc->expr, "('W/\"' " OP_CONCAT " u.version::" SCIM_SQL_TEXT " " OP_CONCAT " '\"')");
 	}
 	else if (def->type == SCIM_TYPE_BOOLEAN)
 	{
@@ -621,11 +641,12 @@ append_user_schemas(StringInfo buf)
 	append_literal_str(buf, SCIM_URN_CORE_USER);
 	appendStringInfoString(buf, ", ");
 	append_literal_str(buf, SCIM_URN_PROVISION);
-	appendStringInfoString(buf, "] || CASE WHEN u.organization IS NOT NULL OR u.department IS NOT NULL OR u.attributes ? ");
+	appendStringInfoString(buf, "] " OP_CONCAT " CASE WHEN u.organization IS NOT NULL OR u.department IS NOT NULL OR u.attributes "
+						   SCIM_SQL_OP("?") " ");
 	append_literal_str(buf, SCIM_URN_ENTERPRISE);
 	appendStringInfoString(buf, " THEN ARRAY[");
 	append_literal_str(buf, SCIM_URN_ENTERPRISE);
-	appendStringInfoString(buf, "] ELSE '{}'::text[] END)");
+	appendStringInfoString(buf, "] ELSE '{}'::" SCIM_SQL_TEXT "[] END)");
 }
 
 static void
@@ -680,7 +701,7 @@ open_elements(SqlGen *g, const ScimAttrRef *ref)
 {
 	char	   *alias = psprintf("e%d", ++g->aliases);
 
-	appendStringInfoString(g->buf, "EXISTS (SELECT 1 FROM jsonb_path_query(");
+	appendStringInfoString(g->buf, "EXISTS (SELECT 1 FROM pg_catalog.jsonb_path_query(");
 	if (is_user_groups(ref))
 		appendStringInfoString(g->buf, "scim.user_groups(u.id)");
 	else
@@ -717,7 +738,7 @@ emit_user_groups(SqlGen *g, const ScimFilterTarget *t, ScimFilterOp op, const ch
 			appendStringInfoString(buf, "NOT ");
 		if (sub == NULL)
 		{
-			appendStringInfoString(buf, "EXISTS (SELECT 1 FROM scim.group_members m WHERE m.member_id = u.id)");
+			appendStringInfoString(buf, "EXISTS (SELECT 1 FROM scim.group_members m WHERE m.member_id " OP_EQ " u.id)");
 			return;
 		}
 		e = open_elements(g, &t->ref);
@@ -734,9 +755,10 @@ emit_user_groups(SqlGen *g, const ScimFilterTarget *t, ScimFilterOp op, const ch
 			appendStringInfoString(buf, "false");
 			return;
 		}
-		appendStringInfoString(buf, "EXISTS (SELECT 1 FROM scim.group_members m WHERE m.member_id = u.id AND m.group_id = ");
+		appendStringInfoString(buf, "EXISTS (SELECT 1 FROM scim.group_members m WHERE m.member_id " OP_EQ " u.id "
+							   "AND m.group_id " OP_EQ " ");
 		append_literal(buf, t->str, t->len);
-		appendStringInfoString(buf, "::uuid)");
+		appendStringInfoString(buf, "::" SCIM_SQL_UUID ")");
 		return;
 	}
 	e = open_elements(g, &t->ref);
@@ -794,7 +816,7 @@ emit_compare(SqlGen *g, const ScimFilterNode *node, const ScimAttrPath *parent, 
 		{
 			char	   *alias = psprintf("s%d", ++g->aliases);
 
-			appendStringInfoString(g->buf, "EXISTS (SELECT 1 FROM unnest(");
+			appendStringInfoString(g->buf, "EXISTS (SELECT 1 FROM pg_catalog.unnest(");
 			append_user_schemas(g->buf);
 			appendStringInfo(g->buf, ") AS %s(v) WHERE ", alias);
 			loc_init(&loc, LOC_TEXT);
@@ -906,9 +928,9 @@ emit_compare(SqlGen *g, const ScimFilterNode *node, const ScimAttrPath *parent, 
 	append_jsonb_path(&loc.expr, &t.ref);
 	if (sub != NULL)
 	{
-		appendStringInfoString(&loc.jexpr, "->");
+		appendStringInfoString(&loc.jexpr, " " OP_FIELD " ");
 		append_literal_str(&loc.jexpr, sub);
-		appendStringInfoString(&loc.expr, "->>");
+		appendStringInfoString(&loc.expr, " " OP_FIELD_TEXT " ");
 		append_literal_str(&loc.expr, sub);
 	}
 	else
@@ -918,10 +940,10 @@ emit_compare(SqlGen *g, const ScimFilterNode *node, const ScimAttrPath *parent, 
 		appendStringInfoString(&loc.expr, "u.attributes");
 		if (t.ref.schema->is_extension)
 		{
-			appendStringInfoString(&loc.expr, "->");
+			appendStringInfoString(&loc.expr, " " OP_FIELD " ");
 			append_literal_str(&loc.expr, t.ref.schema->id);
 		}
-		appendStringInfoString(&loc.expr, "->>");
+		appendStringInfoString(&loc.expr, " " OP_FIELD_TEXT " ");
 		append_literal_str(&loc.expr, attr->name);
 	}
 	{
@@ -1230,7 +1252,7 @@ scim_sort_expression_sql(const char *attr_path, size_t len, const char *resource
 	if (ref.common && strcmp(attr->name, "meta") == 0 && strcmp(def->name, "location") == 0)
 	{
 		/* the location ends in the id: same order */
-		appendStringInfoString(&buf, "u.id::text");
+		appendStringInfoString(&buf, "u.id::" SCIM_SQL_TEXT);
 		return buf.data;
 	}
 	if (ref.common && strcmp(attr->name, "meta") == 0 && strcmp(def->name, "version") == 0)
@@ -1241,7 +1263,7 @@ scim_sort_expression_sql(const char *attr_path, size_t len, const char *resource
 	if (loc_column(&loc, def, rt))
 	{
 		if (loc.kind == LOC_TEXT && !def->case_exact)
-			appendStringInfo(&buf, "lower(%s)", loc.expr.data);
+			appendStringInfo(&buf, SCIM_SQL_LOWER "(%s)", loc.expr.data);
 		else
 			appendStringInfoString(&buf, loc.expr.data);
 		return buf.data;
@@ -1257,38 +1279,39 @@ scim_sort_expression_sql(const char *attr_path, size_t len, const char *resource
 		/* RFC 7644 3.4.2.3: the primary value; the mirror column holds it */
 		if (attr->column != NULL && strcmp(sub, "value") == 0)
 		{
-			appendStringInfo(&buf, "lower(u.%s)", attr->column);
+			appendStringInfo(&buf, SCIM_SQL_LOWER "(u.%s)", attr->column);
 			return buf.data;
 		}
 		appendStringInfoString(&buf, "(SELECT ");
 		if (!def->case_exact && def->type != SCIM_TYPE_BOOLEAN)
-			appendStringInfoString(&buf, "lower(e.v->>");
+			appendStringInfoString(&buf, SCIM_SQL_LOWER "(e.v " OP_FIELD_TEXT " ");
 		else
-			appendStringInfoString(&buf, "(e.v->>");
+			appendStringInfoString(&buf, "(e.v " OP_FIELD_TEXT " ");
 		append_literal_str(&buf, sub);
-		appendStringInfoString(&buf, ") FROM jsonb_path_query(");
+		appendStringInfoString(&buf, ") FROM pg_catalog.jsonb_path_query(");
 		append_jsonb_path(&buf, &ref);
 		appendStringInfoString(&buf, ", 'lax $[*]') WITH ORDINALITY AS e(v, n) "
-							   "ORDER BY (e.v->'primary') = 'true'::jsonb DESC NULLS LAST, e.n LIMIT 1)");
+							   "ORDER BY (e.v " OP_FIELD " 'primary') " OP_EQ " 'true'::" SCIM_SQL_JSONB
+							   " DESC NULLS LAST, e.n LIMIT 1)");
 		return buf.data;
 	}
 
 	if (!def->case_exact && def->type != SCIM_TYPE_BOOLEAN)
-		appendStringInfoString(&buf, "lower(");
+		appendStringInfoString(&buf, SCIM_SQL_LOWER "(");
 	else
 		appendStringInfoChar(&buf, '(');
 	appendStringInfoString(&buf, "u.attributes");
 	if (ref.schema->is_extension)
 	{
-		appendStringInfoString(&buf, "->");
+		appendStringInfoString(&buf, " " OP_FIELD " ");
 		append_literal_str(&buf, ref.schema->id);
 	}
 	if (def != attr)
 	{
-		appendStringInfoString(&buf, "->");
+		appendStringInfoString(&buf, " " OP_FIELD " ");
 		append_literal_str(&buf, attr->name);
 	}
-	appendStringInfoString(&buf, "->>");
+	appendStringInfoString(&buf, " " OP_FIELD_TEXT " ");
 	append_literal_str(&buf, def->name);
 	appendStringInfoChar(&buf, ')');
 	return buf.data;

@@ -32,6 +32,10 @@
  *								member_id index for members[value eq "<id>"]
  * Values reach SQL only through quote_literal_cstr; LIKE patterns escape
  * \ % _ themselves.  A leaf yields false, never NULL, under "not".
+ * Functions, comparison and text operators, types and the "C" collation
+ * are schema-qualified as in filter_sql.c (filter.h: pg_catalog.lower,
+ * OPERATOR(pg_catalog.=), ...), so the predicate means the same under any
+ * search_path; the uuid joins of the members' EXISTS are still plain.
  *
  * scim._group_sort_expression(attr text) RETURNS text: the ORDER BY
  * expression for sortBy over "scim.groups g".
@@ -183,17 +187,17 @@ sql_op(ScimFilterOp op)
 	switch (op)
 	{
 		case SF_NE:
-			return "<>";
+			return SCIM_SQL_OP("<>");
 		case SF_GT:
-			return ">";
+			return SCIM_SQL_OP(">");
 		case SF_GE:
-			return ">=";
+			return SCIM_SQL_OP(">=");
 		case SF_LT:
-			return "<";
+			return SCIM_SQL_OP("<");
 		case SF_LE:
-			return "<=";
+			return SCIM_SQL_OP("<=");
 		default:
-			return "=";
+			return SCIM_SQL_OP("=");
 	}
 }
 
@@ -231,7 +235,7 @@ append_instant(StringInfo buf, const ScimDateTime *dt)
 				d;
 
 	j2date((int) (days + UNIX_EPOCH_JDATE), &y, &m, &d);
-	appendStringInfo(buf, "'%04d-%02d-%02d %02d:%02d:%02d.%06d+00'::timestamptz",
+	appendStringInfo(buf, "'%04d-%02d-%02d %02d:%02d:%02d.%06d+00'::" SCIM_SQL_TIMESTAMPTZ,
 					 y, m, d, (int) (secs / 3600), (int) (secs / 60 % 60), (int) (secs % 60),
 					 dt->nanos / 1000);
 }
@@ -240,7 +244,7 @@ static void
 emit_present(StringInfo buf, const GLoc *loc)
 {
 	if (loc->kind == GLOC_TEXT)
-		appendStringInfo(buf, "(%s IS NOT NULL AND %s <> '')", loc->expr, loc->expr);
+		appendStringInfo(buf, "(%s IS NOT NULL AND %s " SCIM_SQL_OP("<>") " '')", loc->expr, loc->expr);
 	else
 		appendStringInfo(buf, "(%s IS NOT NULL)", loc->expr);
 }
@@ -319,30 +323,34 @@ emit_on_loc(StringInfo buf, const GLoc *loc, const ScimFilterTarget *t, ScimFilt
 		if (u == NULL)
 			appendStringInfoString(buf, op == SF_EQ ? "false" : "true");
 		else
-			appendStringInfo(buf, "(%s %s '%s'::uuid)", loc->expr, sql_op(op), u);
+			appendStringInfo(buf, "(%s %s '%s'::" SCIM_SQL_UUID ")", loc->expr, sql_op(op), u);
 		return;
 	}
 
 	{
-		const char *lhs = loc->kind == GLOC_UUID ? psprintf("%s::text", loc->expr) : loc->expr;
+		const char *lhs = loc->kind == GLOC_UUID ? psprintf("%s::" SCIM_SQL_TEXT, loc->expr) : loc->expr;
 		bool		ci = !t->case_exact;
 
 		if (op == SF_CO || op == SF_SW || op == SF_EW)
 		{
-			appendStringInfo(buf, ci ? "(lower(%s) LIKE lower(" : "(%s LIKE (", lhs);
+			/* LIKE is the operator ~~, whose escape character is \ */
+			appendStringInfo(buf, ci ? "(" SCIM_SQL_LOWER "(%s) " SCIM_SQL_OP("~~") " " SCIM_SQL_LOWER "(" :
+							 "(%s " SCIM_SQL_OP("~~") " (", lhs);
 			append_like_pattern(buf, op, t->str, t->len);
-			appendStringInfoString(buf, ") ESCAPE E'\\\\')");
+			appendStringInfoString(buf, "))");
 		}
 		else if (op == SF_EQ || op == SF_NE)
 		{
-			appendStringInfo(buf, ci ? "(lower(%s) %s lower(" : "(%s %s (", lhs, sql_op(op));
+			appendStringInfo(buf, ci ? "(" SCIM_SQL_LOWER "(%s) %s " SCIM_SQL_LOWER "(" : "(%s %s (",
+							 lhs, sql_op(op));
 			append_quoted(buf, t->str, t->len);
 			appendStringInfoString(buf, "))");
 		}
 		else
 		{
 			/* ordering: code point order, as the matcher */
-			appendStringInfo(buf, ci ? "(lower(%s) COLLATE \"C\" %s lower(" : "(%s COLLATE \"C\" %s (",
+			appendStringInfo(buf, ci ? "(" SCIM_SQL_LOWER "(%s) " SCIM_SQL_COLLATE_C " %s " SCIM_SQL_LOWER "(" :
+							 "(%s " SCIM_SQL_COLLATE_C " %s (",
 							 lhs, sql_op(op));
 			append_quoted(buf, t->str, t->len);
 			appendStringInfoString(buf, "))");
@@ -369,13 +377,14 @@ member_loc(GLoc *loc, const char *sub)
 	else if (pg_strcasecmp(sub, "type") == 0)
 	{
 		loc->kind = GLOC_TEXT;
-		loc->expr = "'User'::text";
+		loc->expr = "'User'::" SCIM_SQL_TEXT;
 	}
 	else
 	{
 		/* $ref */
 		loc->kind = GLOC_TEXT;
-		loc->expr = "(scim._base_url() || '/Users/' || m.member_id::text)";
+		loc->expr = "(scim._base_url() " SCIM_SQL_OP("||") " '/Users/' "
+			SCIM_SQL_OP("||") " m.member_id::" SCIM_SQL_TEXT ")";
 	}
 }
 
@@ -489,7 +498,7 @@ emit_compare(StringInfo buf, const ScimFilterNode *node, const ScimAttrPath *par
 	else if (strcmp(attr, "displayName") == 0)
 		loc.expr = "g.display_name";
 	else if (strcmp(attr, "schemas") == 0)
-		loc.expr = "'" SCIM_URN_CORE_GROUP "'::text";
+		loc.expr = "'" SCIM_URN_CORE_GROUP "'::" SCIM_SQL_TEXT;
 	else if (strcmp(attr, "meta") == 0)
 	{
 		const char *sub = t.def->name;
@@ -511,11 +520,13 @@ emit_compare(StringInfo buf, const ScimFilterNode *node, const ScimAttrPath *par
 			loc.expr = "g.updated_at";
 		}
 		else if (strcmp(sub, "version") == 0)
-			loc.expr = "('W/\"' || g.version::text || '\"')";
+			loc.expr = "('W/\"' " SCIM_SQL_OP("||") " g.version::" SCIM_SQL_TEXT " "
+				SCIM_SQL_OP("||") " '\"')";
 		else if (strcmp(sub, "location") == 0)
-			loc.expr = "(scim._base_url() || '/Groups/' || g.id::text)";
+			loc.expr = "(scim._base_url() " SCIM_SQL_OP("||") " '/Groups/' "
+				SCIM_SQL_OP("||") " g.id::" SCIM_SQL_TEXT ")";
 		else if (strcmp(sub, "resourceType") == 0)
-			loc.expr = "'Group'::text";
+			loc.expr = "'Group'::" SCIM_SQL_TEXT;
 		else
 			refuse("invalidFilter", "filtering on \"%s\" is not supported (position %d)", name, node->position);
 	}
@@ -629,7 +640,7 @@ scim_group_sort_expression(PG_FUNCTION_ARGS)
 	else if (strcmp(attr, "externalId") == 0)
 		expr = "g.external_id";
 	else if (strcmp(attr, "displayName") == 0)
-		expr = "lower(g.display_name)";
+		expr = SCIM_SQL_LOWER "(g.display_name)";
 	else if (strcmp(attr, "meta") == 0 && sub != NULL)
 	{
 		if (strcmp(sub, "created") == 0)
@@ -639,9 +650,9 @@ scim_group_sort_expression(PG_FUNCTION_ARGS)
 		else if (strcmp(sub, "version") == 0)
 			expr = "g.version";
 		else if (strcmp(sub, "location") == 0)
-			expr = "g.id::text";
+			expr = "g.id::" SCIM_SQL_TEXT;
 		else if (strcmp(sub, "resourceType") == 0)
-			expr = "'Group'::text";
+			expr = "'Group'::" SCIM_SQL_TEXT;
 	}
 	if (expr == NULL)
 		refuse("invalidPath", "sorting Group resources by \"%s%s%s\" is not supported",
