@@ -805,6 +805,8 @@ users_array_start(void *state)
 	p->depth++;
 	if (p->depth == 1 && p->single)
 		users_set_error(p, "expected a JSON object, found an array");
+	else if (p->depth == p->user_depth)
+		users_set_error(p, "expected user objects in the array");
 }
 
 static void
@@ -1033,6 +1035,8 @@ events_array_start(void *state)
 		p->in_data = true;
 		p->saw_data = true;
 	}
+	else if (p->depth == 3 && p->in_data)
+		events_set_error(p, "expected event objects in \"data\"");
 }
 
 static void

@@ -59,6 +59,8 @@ map_is('{"id": 10, "username": "d@example.com"}',
 	'map: without status or state "active" is left out');
 my ($rc, $out, $err) = $node->psql('postgres', "SELECT scim._onelogin_map_user('[1]')");
 like($err, qr/invalid OneLogin user/, 'map: a non-object is refused');
+($rc, $out, $err) = $node->psql('postgres', "SELECT scim._onelogin_map_user('{\"id\": \"x\"}')");
+like($err, qr/is not a non-negative integer/, 'map: a non-numeric id is refused');
 ($rc, $out, $err) = $node->psql('postgres', "ALTER SYSTEM SET scim_provision.onelogin_inactive_statuses = '2,x'");
 like($err, qr/invalid value for parameter/, 'the inactive status list is validated');
 
