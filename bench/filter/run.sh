@@ -3,16 +3,24 @@
 # the npm parsers, in the same run, on the same corpus (filters.txt: the RFC
 # 7644 examples plus typical IdP and harder filters).
 #
-#   1. pure core: bench/filter/filter_bench.c (scim_filter_parse in a loop)
-#      against scim2-parse-filter and scimmy (SCIMMY.Types.Filter), installed
-#      with npm into bench/filter/node_modules; ratio against the fastest;
+#   1. pure core: bench/filter/filter_bench.c (scim_filter_parse, each
+#      filter to its full AST in a fresh arena) against scim2-parse-filter
+#      and scimmy (SCIMMY.Types.Filter), installed with npm into
+#      bench/filter/node_modules.  Both sides time batches of 20 passes over
+#      the corpus for BENCH_SECONDS and report the rate of their fastest
+#      batch (the least disturbed by other work on the machine) and the mean
+#      rate of the run; the ratios against the fastest peer are given for
+#      both.  With valgrind installed, callgrind then counts the
+#      instructions per filter of the C core (repeatable whatever the load):
+#      inside scim_filter_parse, and per request (parse plus arena reset);
 #   2. in the database: scim.parse_filter and scim.filter_match over a table
 #      of filters, in a throwaway cluster (needs the extension installed:
 #      tools/build.sh), next to a bare length(f) over the same rows.
 #
-# Prints filters per second and ratios; asserts nothing about timing.
-# Environment: BENCH_SECONDS (per parser, default 3), FILTER_BENCH_PORT
-# (default 55421), BENCH_ROWS (rows of the SQL table, default 100000).
+# Prints filters per second, ratios and instruction counts; asserts nothing
+# about timing.  Environment: BENCH_SECONDS (per parser, default 3),
+# FILTER_BENCH_PORT (default 55421), BENCH_ROWS (rows of the SQL table,
+# default 100000), BENCH_CALLGRIND=0 to skip the instruction counts.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -45,11 +53,11 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
 	fi
 fi
 
-printf '%-32s %14s %8s\n' parser "filters/s" refused
-awk -F'\t' '{printf "%-32s %14d %8d\n", $1, $2, $3}' "$work/rates.tsv"
+printf '%-32s %16s %16s %8s\n' parser "filters/s best" "filters/s mean" refused
+awk -F'\t' '{printf "%-32s %16d %16d %8d\n", $1, $2, $4, $3}' "$work/rates.tsv"
 if [ "$have_peers" = 1 ]; then
-	awk -F'\t' 'NR == 1 {c = $2; next} $2 > best {best = $2; name = $1}
-		END {printf "C core / fastest peer (%s): %.1fx\n", name, c / best}' "$work/rates.tsv"
+	awk -F'\t' 'NR == 1 {c = $2; cm = $4; next} $2 > best {best = $2; bm = $4; name = $1}
+		END {printf "C core / fastest peer (%s): %.1fx (best batches), %.1fx (means)\n", name, c / best, cm / bm}' "$work/rates.tsv"
 	awk -F'\t' 'NR == 1 {c = $2; next} {printf "C core / %s: %.1fx\n", $1, c / $2}' "$work/rates.tsv"
 	if [ -s "$work/peers.err" ]; then
 		echo "(peers refused some RFC-valid filters; they still count, as a thrown error, in their loops:)"
@@ -57,6 +65,19 @@ if [ "$have_peers" = 1 ]; then
 	fi
 else
 	echo "(npm baselines skipped: node/npm or the packages unavailable)"
+fi
+
+if [ "${BENCH_CALLGRIND:-1}" != 0 ] && command -v valgrind >/dev/null; then
+	rounds=100
+	per_filter() {
+		# per_filter FUNCTION: instructions per filter inside FUNCTION (the
+		# driver parses the corpus once before its ROUNDS passes)
+		valgrind --tool=callgrind --callgrind-out-file=/dev/null --toggle-collect="$1" \
+			"$work/filter_bench" "$here/filters.txt" 0 "$rounds" 2>&1 >/dev/null |
+			awk -v n="$(((rounds + 1) * nfilters))" '/Collected :/ {printf "%.0f", $4 / n}'
+	}
+	echo "callgrind, instructions per filter ($rounds passes): scim_filter_parse $(per_filter scim_filter_parse)," \
+		"parse + arena reset $(per_filter parse_one)"
 fi
 
 echo
