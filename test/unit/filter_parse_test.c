@@ -99,6 +99,35 @@ expect_error(const char *filter, int position, const char *message)
 	}
 }
 
+/* expect_json / expect_error for the first len bytes of a buffer */
+static void
+expect_json_len(const char *filter, size_t len, const char *json)
+{
+	char	   *got = canon(filter, len, NULL);
+
+	ok(got != NULL && strcmp(got, json) == 0, "parses (given length)", filter);
+	if (got == NULL || strcmp(got, json) != 0)
+	{
+		diag("expected", json);
+		diag("got", got);
+	}
+}
+
+static void
+expect_error_len(const char *filter, size_t len, int position, const char *message)
+{
+	char		want[400];
+	char	   *got = canon(filter, len, NULL);
+
+	snprintf(want, sizeof(want), "ERR %d: %s", position, message);
+	ok(got != NULL && strcmp(got, want) == 0, "error (given length)", filter);
+	if (got == NULL || strcmp(got, want) != 0)
+	{
+		diag("expected", want);
+		diag("got", got);
+	}
+}
+
 static void
 test_rfc_examples(void)
 {
@@ -263,6 +292,86 @@ test_errors(void)
 	/* long names are shortened in messages */
 	expect_error("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 60,
 				 "expected a comparison operator after \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\" at end of filter, position 60");
+}
+
+/*
+ * The parser lexes a copy of the input that ends in NUL padding, scans
+ * strings eight bytes at a time and NUL-terminates names and strings in
+ * that copy: it must never read the caller's buffer past len nor write it,
+ * and a special byte must be found wherever it falls in an eight-byte
+ * window.
+ */
+static void
+test_input_buffer(void)
+{
+	static const char *const filters[] = {
+		"title pr",
+		"userName eq \"bjensen\"",
+		"emails[type eq \"work\" and value co \"@example.com\"]",
+		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq \"x\"",
+		"not (a.b eq \"\\u00e9\") or c[d eq 1.5e3]",
+		"x eq true and y eq null or z eq false",
+	};
+	char		label[96];
+
+	for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++)
+	{
+		size_t		len = strlen(filters[i]);
+		char	   *exact = malloc(len);	/* no NUL after it: ASan sees over-reads */
+		char	   *before;
+		char	   *after;
+
+		memcpy(exact, filters[i], len);
+		before = canon(filters[i], len, NULL);
+		after = canon(exact, len, NULL);
+		snprintf(label, sizeof(label), "%.60s", filters[i]);
+		ok(strncmp(after, "ERR", 3) != 0 && strcmp(before, after) == 0,
+		   "parses from a buffer of exactly its length", label);
+		ok(memcmp(exact, filters[i], len) == 0, "leaves the caller's buffer as it was", label);
+		free(exact);
+	}
+
+	/* a length shorter than the text: the rest is not read */
+	expect_json_len("title pr and x", 8, "{\"op\":\"pr\",\"attr\":\"title\"}");
+	expect_json_len("x eq \"ab\"cd", 9, "{\"op\":\"eq\",\"attr\":\"x\",\"value\":\"ab\"}");
+	/* NUL bytes inside the given length are input like any other byte */
+	expect_error_len("x eq \"a\0b\"", 10, 7, "unescaped control character U+0000 in string at position 7");
+	expect_error_len("x\0 pr", 5, 1, "unexpected character U+0000 at position 1");
+	expect_error_len("x pr\0", 5, 4, "unexpected character U+0000 at position 4");
+}
+
+/* A special byte after 0..24 plain ones, at every offset of the scans. */
+static void
+test_string_windows(void)
+{
+	for (int k = 0; k <= 24; k++)
+	{
+		char		filter[96];
+		char		want[160];
+		char		a[32];
+
+		memset(a, 'a', k);
+		a[k] = '\0';
+
+		snprintf(filter, sizeof(filter), "x eq \"%s\"", a);
+		snprintf(want, sizeof(want), "{\"op\":\"eq\",\"attr\":\"x\",\"value\":\"%s\"}", a);
+		expect_json(filter, want);
+
+		snprintf(filter, sizeof(filter), "x eq \"%s\tb\"", a);
+		snprintf(want, sizeof(want), "unescaped control character U+0009 in string at position %d", 6 + k);
+		expect_error(filter, 6 + k, want);
+
+		snprintf(filter, sizeof(filter), "x eq \"%s", a);
+		expect_error(filter, 5, "unterminated string starting at position 5");
+
+		snprintf(filter, sizeof(filter), "x eq \"%s\\n\x7f\xc3\xa9\"", a);
+		snprintf(want, sizeof(want), "{\"op\":\"eq\",\"attr\":\"x\",\"value\":\"%s\\n\x7f\xc3\xa9\"}", a);
+		expect_json(filter, want);
+
+		snprintf(filter, sizeof(filter), "x eq \"%s\xff\"", a);
+		snprintf(want, sizeof(want), "invalid UTF-8 (byte 0xFF) in string at position %d", 6 + k);
+		expect_error(filter, 6 + k, want);
+	}
 }
 
 static void
@@ -440,6 +549,8 @@ main(void)
 	test_precedence();
 	test_values();
 	test_errors();
+	test_input_buffer();
+	test_string_windows();
 	test_limits();
 	test_patch_paths();
 	test_registry();
