@@ -1436,10 +1436,10 @@ find_user(PreparedUsers *p, int64 id)
 	"SELECT m.onelogin_id, m.updated_at, m.status FROM scim.onelogin_users m" \
 	" WHERE m.workspace OPERATOR(pg_catalog.=) $1 AND m.onelogin_id OPERATOR(pg_catalog.=) ANY ($2)"
 
+/* set-based: one statement for the page, ord is the user's 1-based position */
 #define SQL_PROVISION_BATCH \
-	"SELECT r.ord, p.status, p.id" \
-	" FROM pg_catalog.unnest($2::pg_catalog.text[]) WITH ORDINALITY AS r(res, ord)" \
-	" CROSS JOIN LATERAL scim.provision_user(r.res::pg_catalog.jsonb, 'onelogin', $1) AS p"
+	"SELECT p.ord::pg_catalog.int8, p.status, p.id" \
+	" FROM scim.provision_users($2::pg_catalog.jsonb[], 'onelogin', $1) AS p"
 
 #define SQL_PROVISION_ONE \
 	"SELECT 1::pg_catalog.int8, p.status, p.id" \

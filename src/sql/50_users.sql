@@ -296,3 +296,219 @@ COMMENT ON FUNCTION scim.deprovision_user(text, text, text) IS
 	'Deprovision the user with that externalId by the workspace''s deletion policy; logs one System Log row';
 
 REVOKE ALL ON FUNCTION scim.provision_user(jsonb, text, text), scim.deprovision_user(text, text, text) FROM PUBLIC;
+
+-- The set-based upsert of a batch (the OneLogin worker's pages): per user
+-- exactly what scim.provision_user does (same lookups, statuses, refusals,
+-- one System Log row each), without a subtransaction per user.
+--  1. One statement maps every resource (the C mapping), finds and locks
+--     its user (externalId, else userName), maps the new row, checks what
+--     the users trigger would refuse (user type, approved domain, no
+--     address) and writes the rest at once: one INSERT, one UPDATE, one
+--     INSERT of the log rows.  A user whose lookup or write could depend on
+--     another user of the batch (any userName, externalId or matched row
+--     they share: in-batch duplicates, renames onto each other) is left
+--     out of it, as is a resource that is not an object.
+--  2. Those left out go through scim.provision_user one by one, in batch
+--     order, after the set-based write: since they share no key with the
+--     users written in step 1, the outcome is that of sequential calls.
+--  3. When step 1 raises anyway (a resource the mapping rejects, a
+--     concurrent insert of the same userName, ...), it is rolled back and
+--     the whole batch goes through scim.provision_user one by one, so one
+--     bad user never loses a batch.
+-- The triggers still run for every written row: they own the states.
+-- Returns one row per resource, ord being its 1-based position.
+CREATE FUNCTION scim.provision_users(resources jsonb[], source text, workspace text DEFAULT 'default')
+	RETURNS TABLE(ord integer, status integer, scim_type text, detail text, id uuid)
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, scim, pg_temp
+AS $$
+DECLARE
+	ws			text := provision_users.workspace;
+	src			text := provision_users.source;
+	r_ord		integer[];
+	r_status	integer[];
+	r_type		text[];
+	r_detail	text[];
+	r_id		uuid[];
+	seq_ords	integer[];
+	all_updated	boolean;
+	dom_exact	text[];
+	dom_sub		text[];
+	o			integer;
+	err_msg		text;
+	err_state	text;
+BEGIN
+	IF resources IS NULL OR cardinality(resources) = 0 THEN
+		RETURN;
+	END IF;
+	IF NOT EXISTS (SELECT FROM scim.workspaces w WHERE w.name = ws) THEN
+		-- 404 for each, logged by provision_user
+		seq_ords := ARRAY(SELECT g FROM generate_series(1, cardinality(resources)) g);
+	ELSE
+		-- the workspace's approved domains, read once: the pre-check below
+		-- approves whatever scim.domain_approved approves (the trigger has
+		-- the last word; were the pre-check laxer, the batch falls back)
+		SELECT coalesce(array_agg(d.domain), '{}'),
+			   coalesce(array_agg(d.domain) FILTER (WHERE d.include_subdomains), '{}')
+		INTO dom_exact, dom_sub
+		FROM scim.approved_domains d WHERE d.workspace = ws;
+		BEGIN
+			WITH r AS MATERIALIZED (
+				SELECT x.res, x.n::integer AS ord
+				FROM unnest(resources) WITH ORDINALITY AS x(res, n)
+			), k AS MATERIALIZED (
+				SELECT r.ord, r.res,
+					   CASE WHEN jsonb_typeof(r.res) = 'object'
+							THEN scim._user_from_resource(r.res, 'merge', ws, NULL) END AS key
+				FROM r
+			), c AS MATERIALIZED (
+				SELECT k.ord, k.res, k.key,
+					   coalesce((SELECT u FROM scim.users u
+								 WHERE u.workspace = ws AND u.external_id = (k.key).external_id
+								 ORDER BY u.created_at, u.id LIMIT 1 FOR UPDATE),
+								(SELECT u FROM scim.users u
+								 WHERE u.workspace = ws AND lower(u.user_name) = lower((k.key).user_name)
+								 FOR UPDATE)) AS cur
+				FROM k
+				WHERE jsonb_typeof(k.res) = 'object'
+			), m AS MATERIALIZED (
+				-- a new user's id is chosen here, so results need no join back
+				SELECT c.ord, c.key, c.cur,
+					   CASE WHEN (c.cur).id IS NULL THEN gen_random_uuid() ELSE (c.cur).id END AS uid,
+					   CASE WHEN (c.cur).id IS NULL
+							THEN scim._user_from_resource(c.res, 'create', ws, NULL)
+							ELSE scim._user_from_resource(c.res, 'merge', ws, c.cur) END AS new
+				FROM c
+			), kk AS (
+				SELECT m.ord, x.key
+				FROM m, unnest(ARRAY['n:' || lower((m.key).user_name), 'n:' || lower((m.new).user_name),
+									 'n:' || lower((m.cur).user_name), 'e:' || (m.key).external_id,
+									 'e:' || (m.new).external_id, 'e:' || (m.cur).external_id,
+									 'i:' || (m.cur).id]) AS x(key)
+				WHERE x.key IS NOT NULL
+			), shared AS MATERIALIZED (
+				SELECT DISTINCT kk.ord
+				FROM kk
+				WHERE kk.key IN (SELECT kk2.key FROM kk kk2 GROUP BY kk2.key HAVING count(DISTINCT kk2.ord) > 1)
+			), v AS MATERIALIZED (
+				-- what the users trigger would refuse, with its message and detail
+				SELECT m.ord, m.key, m.cur, m.new, m.uid,
+					   (m.cur).id IS NULL AS creating,
+					   CASE
+						 WHEN (m.new).user_type IS NOT NULL AND scim._canonical_user_type((m.new).user_type) IS NULL
+						 THEN format('invalid user type "%s". A user type is Regular, External or Collaborator.',
+									 (m.new).user_type)
+						 WHEN (m.cur).id IS NOT NULL
+							  AND (m.new).user_name IS NOT DISTINCT FROM (m.cur).user_name
+							  AND (m.new).email IS NOT DISTINCT FROM (m.cur).email
+						 THEN NULL
+						 WHEN (m.new).email IS NULL AND position('@' IN (m.new).user_name) = 0
+						 THEN format('user "%s" has no e-mail address. Only users with an e-mail address on an approved domain are provisioned.',
+									 (m.new).user_name)
+						 WHEN position('@' IN (m.new).user_name) > 0
+							  AND NOT coalesce(d.dn = ANY (dom_exact)
+											   OR (cardinality(dom_sub) > 0
+												   AND EXISTS (SELECT FROM unnest(dom_sub) AS s(dom)
+															   WHERE right(d.dn, length(s.dom) + 1) = '.' || s.dom)), false)
+						 THEN format('e-mail domain of "%s" is not approved for workspace "%s". %s', (m.new).user_name, ws,
+									 CASE WHEN d.dn IS NULL THEN 'The address is malformed.'
+										  ELSE format('Domain "%s" is not on the workspace''s approved list.', d.dn) END)
+						 WHEN (m.new).email IS NOT NULL
+							  AND NOT coalesce(d.de = ANY (dom_exact)
+											   OR (cardinality(dom_sub) > 0
+												   AND EXISTS (SELECT FROM unnest(dom_sub) AS s(dom)
+															   WHERE right(d.de, length(s.dom) + 1) = '.' || s.dom)), false)
+						 THEN format('e-mail domain of "%s" is not approved for workspace "%s". %s', (m.new).email, ws,
+									 CASE WHEN d.de IS NULL THEN 'The address is malformed.'
+										  ELSE format('Domain "%s" is not on the workspace''s approved list.', d.de) END)
+					   END AS refusal
+				FROM m
+				CROSS JOIN LATERAL (SELECT scim.email_domain((m.new).user_name) AS dn,
+										   scim.email_domain((m.new).email) AS de) AS d
+				WHERE m.ord NOT IN (SELECT shared.ord FROM shared)
+			), ins AS (
+				INSERT INTO scim.users AS u (id, workspace, user_name, external_id, given_name, family_name, display_name,
+											 email, title, phone, organization, department, user_type, active, attributes)
+				SELECT v.uid, (v.new).workspace, (v.new).user_name, (v.new).external_id, (v.new).given_name,
+					   (v.new).family_name, (v.new).display_name, (v.new).email, (v.new).title, (v.new).phone,
+					   (v.new).organization, (v.new).department, (v.new).user_type, (v.new).active,
+					   (v.new).attributes
+				FROM v
+				WHERE v.creating AND v.refusal IS NULL
+				ORDER BY v.ord
+				RETURNING u.id, u.user_name
+			), upd AS (
+				UPDATE scim.users AS u
+				SET user_name = (v.new).user_name, external_id = (v.new).external_id,
+					given_name = (v.new).given_name, family_name = (v.new).family_name,
+					display_name = (v.new).display_name, email = (v.new).email, title = (v.new).title,
+					phone = (v.new).phone, organization = (v.new).organization,
+					department = (v.new).department, user_type = (v.new).user_type,
+					active = (v.new).active, attributes = (v.new).attributes
+				FROM v
+				WHERE NOT v.creating AND v.refusal IS NULL
+				  AND u.id = (v.cur).id AND u.workspace = ws
+				RETURNING u.id
+			), res AS MATERIALIZED (
+				-- written (ins and upd write them all, or the statement fails)
+				SELECT v.ord, CASE WHEN v.creating THEN 201 ELSE 200 END AS status, NULL::text AS scim_type,
+					   NULL::text AS detail, v.uid AS id, (v.new).user_name AS user_name,
+					   CASE WHEN v.creating THEN 'POST' ELSE 'PUT' END AS method,
+					   CASE WHEN v.creating THEN '/Users' ELSE '/Users/' || v.uid END AS path
+				FROM v
+				WHERE v.refusal IS NULL
+				UNION ALL
+				-- a refused update is logged as the PUT it was (provision_user does likewise)
+				SELECT v.ord, 400, 'invalidValue', v.refusal, NULL::uuid, (v.key).user_name,
+					   CASE WHEN v.creating THEN 'POST' ELSE 'PUT' END,
+					   CASE WHEN v.creating THEN '/Users' ELSE '/Users/' || (v.cur).id END
+				FROM v
+				WHERE v.refusal IS NOT NULL
+			), logged AS (
+				INSERT INTO scim.provisioning_log (workspace, source, method, path, resource_id, user_name,
+												   status, scim_type, detail)
+				SELECT ws, src, res.method, res.path, res.id, res.user_name, res.status, res.scim_type,
+					   left(res.detail, 2000)
+				FROM res
+				ORDER BY res.ord
+			)
+			SELECT array_agg(res.ord), array_agg(res.status), array_agg(res.scim_type),
+				   array_agg(res.detail), array_agg(res.id),
+				   ARRAY(SELECT g FROM generate_series(1, cardinality(resources)) g
+						 EXCEPT SELECT res2.ord FROM res res2 ORDER BY 1),
+				   (SELECT count(*) FROM upd) = (SELECT count(*) FROM res WHERE res.status = 200)
+			INTO r_ord, r_status, r_type, r_detail, r_id, seq_ords, all_updated
+			FROM res;
+			IF NOT all_updated THEN
+				-- a user found above is gone: undo, and go one by one
+				RAISE EXCEPTION 'a user to update has disappeared';
+			END IF;
+		EXCEPTION WHEN OTHERS THEN
+			-- everything above is undone: the whole batch, user by user
+			GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT;
+			RAISE DEBUG 'scim_provision: set-based provisioning of % users failed (%: %), applying them one by one',
+				cardinality(resources), err_state, err_msg;
+			r_ord := NULL;
+			seq_ords := ARRAY(SELECT g FROM generate_series(1, cardinality(resources)) g);
+		END;
+	END IF;
+
+	IF r_ord IS NOT NULL THEN
+		RETURN QUERY
+			SELECT t.o, t.s, t.y, t.d, t.i
+			FROM ROWS FROM (unnest(r_ord), unnest(r_status), unnest(r_type), unnest(r_detail), unnest(r_id))
+				 AS t(o, s, y, d, i);
+	END IF;
+	IF seq_ords IS NOT NULL THEN
+		FOREACH o IN ARRAY seq_ords
+		LOOP
+			RETURN QUERY
+				SELECT o, p.status, p.scim_type, p.detail, p.id
+				FROM scim.provision_user(resources[o], src, ws) AS p;
+		END LOOP;
+	END IF;
+END;
+$$;
+COMMENT ON FUNCTION scim.provision_users(jsonb[], text, text) IS
+	'scim.provision_user for a batch (ord = 1-based position), set-based: one log row per user, same results as sequential calls';
+REVOKE ALL ON FUNCTION scim.provision_users(jsonb[], text, text) FROM PUBLIC;
