@@ -358,8 +358,10 @@ BEGIN
 				FROM unnest(resources) WITH ORDINALITY AS x(res, n)
 			), k AS MATERIALIZED (
 				SELECT r.ord, r.res,
+					   -- the row a create would write; its userName and externalId
+					   -- are the lookup keys (as the merge mapping reads them)
 					   CASE WHEN jsonb_typeof(r.res) = 'object'
-							THEN scim._user_from_resource(r.res, 'merge', ws, NULL) END AS key
+							THEN scim._user_from_resource(r.res, 'create', ws, NULL) END AS key
 				FROM r
 			), c AS MATERIALIZED (
 				SELECT k.ord, k.res, k.key,
@@ -376,13 +378,14 @@ BEGIN
 				SELECT c.ord, c.key, c.cur,
 					   CASE WHEN (c.cur).id IS NULL THEN gen_random_uuid() ELSE (c.cur).id END AS uid,
 					   CASE WHEN (c.cur).id IS NULL
-							THEN scim._user_from_resource(c.res, 'create', ws, NULL)
+							THEN c.key
 							ELSE scim._user_from_resource(c.res, 'merge', ws, c.cur) END AS new
 				FROM c
 			), kk AS (
+				-- the keys a user's lookup reads or its write changes (the new
+				-- row's userName and externalId are the resource's when it has them)
 				SELECT m.ord, x.key
-				FROM m, unnest(ARRAY['n:' || lower((m.key).user_name), 'n:' || lower((m.new).user_name),
-									 'n:' || lower((m.cur).user_name), 'e:' || (m.key).external_id,
+				FROM m, unnest(ARRAY['n:' || lower((m.new).user_name), 'n:' || lower((m.cur).user_name),
 									 'e:' || (m.new).external_id, 'e:' || (m.cur).external_id,
 									 'i:' || (m.cur).id]) AS x(key)
 				WHERE x.key IS NOT NULL
