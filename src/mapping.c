@@ -40,6 +40,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
@@ -1923,6 +1924,69 @@ same_text(const char *a, const char *b)
 }
 
 /*
+ * Whether the projection may keep the read-only "groups" attribute: only
+ * then is the membership table read.  A false "yes" costs one index probe;
+ * the projection still decides.
+ */
+static bool
+groups_wanted(const char *attributes, const char *excluded)
+{
+	if (attributes != NULL)
+		return strcasestr(attributes, "groups") != NULL;
+	if (excluded != NULL && strcasestr(excluded, "groups") != NULL)
+		return false;
+	return true;
+}
+
+/*
+ * The user's "groups" (RFC 7643 section 4.1.2: read-only, the groups the
+ * user is a direct member of) from scim.user_groups(id), or NULL when none.
+ */
+static Jsonb *
+user_groups(Datum id)
+{
+	static SPIPlanPtr plan = NULL;
+	Datum		values[1] = {id};
+	Jsonb	   *result = NULL;
+	int			ret;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (plan == NULL)
+	{
+		Oid			argtypes[1] = {UUIDOID};
+		SPIPlanPtr	p = SPI_prepare("SELECT scim.user_groups($1)", 1, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		plan = p;
+	}
+	ret = SPI_execute_plan(plan, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+		{
+			/*
+			 * Copied out of the SPI context before SPI_finish releases it,
+			 * then detoasted: a small value in a tuple has a short header.
+			 */
+			Jsonb	   *groups = DatumGetJsonbP(SPI_datumTransfer(d, false, -1));
+
+			if (JB_ROOT_IS_ARRAY(groups) && JB_ROOT_COUNT(groups) > 0)
+				result = groups;
+		}
+	}
+	SPI_finish();
+	return result;
+}
+
+/*
  * scim.user_resource(u scim.users, attributes text DEFAULT NULL,
  *					  excluded_attributes text DEFAULT NULL) RETURNS jsonb
  *
@@ -1942,6 +2006,7 @@ scim_user_resource(PG_FUNCTION_ARGS)
 	char	   *excluded = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	Oid			typid;
 	JsonbValue *res;
+	Jsonb	   *groups = NULL;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -1979,7 +2044,18 @@ scim_user_resource(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(old);
 	}
 
+	/* the membership query runs first, before the tree points into the row */
+	if (groups_wanted(attributes, excluded))
+	{
+		bool		isnull;
+		Datum		id = heap_getattr(&tup, cache->cols.id, desc, &isnull);
+
+		if (!isnull)
+			groups = user_groups(id);
+	}
 	res = render_user(&tup, desc, &cache->cols);
+	if (groups != NULL)
+		jv_put(res, "groups", jv_unpack_container(&groups->root));
 	ReleaseTupleDesc(desc);
 	project(res, &cache->proj);
 	PG_RETURN_JSONB_P(jv_to_jsonb(res));

@@ -113,7 +113,7 @@ url_decode(const char *s, int len, int *outlen)
 }
 
 static const char *const scim_params[] = {
-	"filter", "startIndex", "count", "sortBy", "sortOrder", "attributes", "excludedAttributes", NULL
+	"filter", "startIndex", "count", "sortBy", "sortOrder", "attributes", "excludedAttributes", "cursor", NULL
 };
 
 Datum
