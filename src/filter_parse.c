@@ -66,6 +66,7 @@
 #include <string.h>
 
 #include "filter.h"
+#include "utf8.h"
 
 typedef enum TokKind
 {
@@ -396,74 +397,6 @@ read_hex4(const char *s, unsigned int *out)
 	return true;
 }
 
-static size_t
-encode_utf8(unsigned int cp, char *out)
-{
-	if (cp < 0x80)
-	{
-		out[0] = (char) cp;
-		return 1;
-	}
-	if (cp < 0x800)
-	{
-		out[0] = (char) (0xC0 | (cp >> 6));
-		out[1] = (char) (0x80 | (cp & 0x3F));
-		return 2;
-	}
-	if (cp < 0x10000)
-	{
-		out[0] = (char) (0xE0 | (cp >> 12));
-		out[1] = (char) (0x80 | ((cp >> 6) & 0x3F));
-		out[2] = (char) (0x80 | (cp & 0x3F));
-		return 3;
-	}
-	out[0] = (char) (0xF0 | (cp >> 18));
-	out[1] = (char) (0x80 | ((cp >> 12) & 0x3F));
-	out[2] = (char) (0x80 | ((cp >> 6) & 0x3F));
-	out[3] = (char) (0x80 | (cp & 0x3F));
-	return 4;
-}
-
-/* Length of the well-formed UTF-8 sequence at s (0 if malformed). */
-static size_t
-utf8_sequence(const unsigned char *s, size_t avail)
-{
-	unsigned char c = s[0];
-	size_t		n;
-	unsigned int cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-	{
-		n = 2;
-		cp = c & 0x1F;
-	}
-	else if (c >= 0xE0 && c <= 0xEF)
-	{
-		n = 3;
-		cp = c & 0x0F;
-	}
-	else if (c >= 0xF0 && c <= 0xF4)
-	{
-		n = 4;
-		cp = c & 0x07;
-	}
-	else
-		return 0;
-	if (n > avail)
-		return 0;
-	for (size_t i = 1; i < n; i++)
-	{
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-		(n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-		return 0;
-	return n;
-}
 
 /*
  * Strings with escapes or non-ASCII text, numbers, the end and errors are
@@ -584,7 +517,7 @@ lex_string(Parser *p)
 								  (int) i);
 						return;
 					}
-					n += encode_utf8(cp, buf + n);
+					n += scim_utf8_encode(cp, buf + n);
 					i += 4;
 					break;
 				default:
@@ -607,7 +540,7 @@ lex_string(Parser *p)
 		}
 		else
 		{
-			size_t		seq = utf8_sequence((const unsigned char *) s + i, end - i);
+			size_t		seq = scim_utf8_sequence_length((const unsigned char *) s + i, end - i);
 
 			if (seq == 0)
 			{

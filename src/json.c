@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "utf8.h"
 
 /* objects with more members than this use a hash table to find duplicates */
 #define SJ_HASH_THRESHOLD 8
@@ -76,54 +77,6 @@ skip_ws(SjParser *p)
 	}
 }
 
-/*
- * Length of the well-formed UTF-8 sequence starting at s (at most n bytes),
- * or 0 if it is not one (overlong forms, surrogates and code points past
- * U+10FFFF are refused, per RFC 3629).
- */
-static size_t
-utf8_sequence_length(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-	{
-		if (n >= 2 && (s[1] & 0xC0) == 0x80)
-			return 2;
-		return 0;
-	}
-	if (c >= 0xE0 && c <= 0xEF)
-	{
-		unsigned char lo = 0x80,
-					hi = 0xBF;
-
-		if (c == 0xE0)
-			lo = 0xA0;
-		else if (c == 0xED)
-			hi = 0x9F;
-		if (n >= 3 && s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80)
-			return 3;
-		return 0;
-	}
-	if (c >= 0xF0 && c <= 0xF4)
-	{
-		unsigned char lo = 0x80,
-					hi = 0xBF;
-
-		if (c == 0xF0)
-			lo = 0x90;
-		else if (c == 0xF4)
-			hi = 0x8F;
-		if (n >= 4 && s[1] >= lo && s[1] <= hi &&
-			(s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80)
-			return 4;
-		return 0;
-	}
-	return 0;
-}
-
 static int
 hex_value(unsigned char c)
 {
@@ -154,34 +107,6 @@ read_hex4(SjParser *p, size_t at)
 		v = (v << 4) | h;
 	}
 	return v;
-}
-
-static size_t
-utf8_encode(unsigned long cp, char *out)
-{
-	if (cp < 0x80)
-	{
-		out[0] = (char) cp;
-		return 1;
-	}
-	if (cp < 0x800)
-	{
-		out[0] = (char) (0xC0 | (cp >> 6));
-		out[1] = (char) (0x80 | (cp & 0x3F));
-		return 2;
-	}
-	if (cp < 0x10000)
-	{
-		out[0] = (char) (0xE0 | (cp >> 12));
-		out[1] = (char) (0x80 | ((cp >> 6) & 0x3F));
-		out[2] = (char) (0x80 | (cp & 0x3F));
-		return 3;
-	}
-	out[0] = (char) (0xF0 | (cp >> 18));
-	out[1] = (char) (0x80 | ((cp >> 12) & 0x3F));
-	out[2] = (char) (0x80 | ((cp >> 6) & 0x3F));
-	out[3] = (char) (0x80 | (cp & 0x3F));
-	return 4;
 }
 
 /*
@@ -262,7 +187,7 @@ parse_string(SjParser *p, const char **out, size_t *outlen)
 			i++;
 			continue;
 		}
-		n = utf8_sequence_length(s + i, p->len - i);
+		n = scim_utf8_sequence_length(s + i, p->len - i);
 		if (n == 0)
 			return parse_fail(p, i, "invalid UTF-8 in string");
 		i += n;
@@ -322,7 +247,7 @@ parse_string(SjParser *p, const char **out, size_t *outlen)
 						cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
 						j += 6;
 					}
-					n += utf8_encode(cp, buf + n);
+					n += scim_utf8_encode(cp, buf + n);
 					j += 6;
 					continue;
 				}
