@@ -368,18 +368,6 @@ classify_word(const char *w, size_t len)
 	return KW_NONE;
 }
 
-static int
-hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool
 read_hex4(const char *s, unsigned int *out)
 {
@@ -387,7 +375,7 @@ read_hex4(const char *s, unsigned int *out)
 
 	for (int i = 0; i < 4; i++)
 	{
-		int			h = hex_value((unsigned char) s[i]);
+		int			h = scim_hex_value((unsigned char) s[i]);
 
 		if (h < 0)
 			return false;

@@ -70,6 +70,7 @@
 
 #include "scim_provision.h"
 #include "filter.h"
+#include "filter_sql.h"
 #include "groups.h"
 #include "json_bridge.h"
 #include "registry.h"
@@ -161,8 +162,8 @@ to_utf8(const char *s, size_t *len)
 }
 
 /* Append a UTF-8 string as an SQL literal (quote_literal semantics). */
-static void
-append_literal(StringInfo buf, const char *s, size_t len)
+void
+scim_sql_append_literal(StringInfo buf, const char *s, size_t len)
 {
 	char	   *nul = pnstrdup(s, len);
 	char	   *server = pg_any_to_server(nul, (int) len, PG_UTF8);
@@ -173,7 +174,7 @@ append_literal(StringInfo buf, const char *s, size_t len)
 static void
 append_literal_str(StringInfo buf, const char *s)
 {
-	append_literal(buf, s, strlen(s));
+	scim_sql_append_literal(buf, s, strlen(s));
 }
 
 /* Append s as a JSON string (RFC 8259 escapes) to a JSON text under construction. */
@@ -199,8 +200,8 @@ append_json_string(StringInfo buf, const char *s, size_t len)
 }
 
 /* A LIKE pattern literal: \ % _ escaped, then the wildcards for op. */
-static void
-append_like_pattern(StringInfo buf, ScimFilterOp op, const char *s, size_t len)
+void
+scim_sql_append_like_pattern(StringInfo buf, ScimFilterOp op, const char *s, size_t len)
 {
 	StringInfoData pat;
 
@@ -215,11 +216,11 @@ append_like_pattern(StringInfo buf, ScimFilterOp op, const char *s, size_t len)
 	}
 	if (op == SF_CO || op == SF_SW)
 		appendStringInfoChar(&pat, '%');
-	append_literal(buf, pat.data, pat.len);
+	scim_sql_append_literal(buf, pat.data, pat.len);
 }
 
-static const char *
-sql_operator(ScimFilterOp op)
+const char *
+scim_sql_operator(ScimFilterOp op)
 {
 	switch (op)
 	{
@@ -427,13 +428,13 @@ emit_compare_loc(SqlGen *g, const Loc *loc, const ScimFilterTarget *t, ScimFilte
 	{
 		case SFV_BOOL:
 			if (loc->kind == LOC_BOOL)
-				appendStringInfo(buf, "(%s %s %s)", loc->expr.data, sql_operator(op),
+				appendStringInfo(buf, "(%s %s %s)", loc->expr.data, scim_sql_operator(op),
 								 t->boolean ? "true" : "false");
 			else if (loc->kind == LOC_JSONB)
-				appendStringInfo(buf, "(%s %s '%s'::" SCIM_SQL_JSONB ")", loc->jexpr.data, sql_operator(op),
+				appendStringInfo(buf, "(%s %s '%s'::" SCIM_SQL_JSONB ")", loc->jexpr.data, scim_sql_operator(op),
 								 t->boolean ? "true" : "false");
 			else
-				appendStringInfo(buf, "(" SCIM_SQL_LOWER "(%s) %s '%s')", loc->expr.data, sql_operator(op),
+				appendStringInfo(buf, "(" SCIM_SQL_LOWER "(%s) %s '%s')", loc->expr.data, scim_sql_operator(op),
 								 t->boolean ? "true" : "false");
 			return;
 
@@ -464,7 +465,7 @@ emit_compare_loc(SqlGen *g, const Loc *loc, const ScimFilterTarget *t, ScimFilte
 						eff = SF_LE;
 				}
 				dt.nanos -= dt.nanos % 1000;
-				appendStringInfo(buf, "(%s %s ", loc->expr.data, sql_operator(eff));
+				appendStringInfo(buf, "(%s %s ", loc->expr.data, scim_sql_operator(eff));
 				append_timestamptz(buf, &dt);
 				appendStringInfoChar(buf, ')');
 			}
@@ -489,8 +490,8 @@ emit_compare_loc(SqlGen *g, const Loc *loc, const ScimFilterTarget *t, ScimFilte
 		{
 			if (is_canonical_uuid(t->str, t->len))
 			{
-				appendStringInfo(buf, "(%s %s ", loc->expr.data, sql_operator(op));
-				append_literal(buf, t->str, t->len);
+				appendStringInfo(buf, "(%s %s ", loc->expr.data, scim_sql_operator(op));
+				scim_sql_append_literal(buf, t->str, t->len);
 				appendStringInfoString(buf, "::" SCIM_SQL_UUID ")");
 			}
 			else
@@ -521,27 +522,27 @@ emit_compare_loc(SqlGen *g, const Loc *loc, const ScimFilterTarget *t, ScimFilte
 				appendStringInfo(buf, "(" SCIM_SQL_LOWER "(%s) " OP_LIKE " " SCIM_SQL_LOWER "(", lhs.data);
 			else
 				appendStringInfo(buf, "(%s " OP_LIKE " (", lhs.data);
-			append_like_pattern(buf, op, t->str, t->len);
+			scim_sql_append_like_pattern(buf, op, t->str, t->len);
 			appendStringInfoString(buf, "))");
 			return;
 		}
 		if (op == SF_EQ || op == SF_NE)
 		{
 			if (ci)
-				appendStringInfo(buf, "(" SCIM_SQL_LOWER "(%s) %s " SCIM_SQL_LOWER "(", lhs.data, sql_operator(op));
+				appendStringInfo(buf, "(" SCIM_SQL_LOWER "(%s) %s " SCIM_SQL_LOWER "(", lhs.data, scim_sql_operator(op));
 			else
-				appendStringInfo(buf, "(%s %s (", lhs.data, sql_operator(op));
-			append_literal(buf, t->str, t->len);
+				appendStringInfo(buf, "(%s %s (", lhs.data, scim_sql_operator(op));
+			scim_sql_append_literal(buf, t->str, t->len);
 			appendStringInfoString(buf, "))");
 			return;
 		}
 		/* ordering: code point order, as the matcher */
 		if (ci)
 			appendStringInfo(buf, "(" SCIM_SQL_LOWER "(%s) " SCIM_SQL_COLLATE_C " %s " SCIM_SQL_LOWER "(",
-							 lhs.data, sql_operator(op));
+							 lhs.data, scim_sql_operator(op));
 		else
-			appendStringInfo(buf, "(%s " SCIM_SQL_COLLATE_C " %s (", lhs.data, sql_operator(op));
-		append_literal(buf, t->str, t->len);
+			appendStringInfo(buf, "(%s " SCIM_SQL_COLLATE_C " %s (", lhs.data, scim_sql_operator(op));
+		scim_sql_append_literal(buf, t->str, t->len);
 		appendStringInfoString(buf, "))");
 	}
 }
@@ -757,7 +758,7 @@ emit_user_groups(SqlGen *g, const ScimFilterTarget *t, ScimFilterOp op, const ch
 		}
 		appendStringInfoString(buf, "EXISTS (SELECT 1 FROM scim.group_members m WHERE m.member_id " OP_EQ " u.id "
 							   "AND m.group_id " OP_EQ " ");
-		append_literal(buf, t->str, t->len);
+		scim_sql_append_literal(buf, t->str, t->len);
 		appendStringInfoString(buf, "::" SCIM_SQL_UUID ")");
 		return;
 	}

@@ -65,6 +65,7 @@
 
 #include "scim_provision.h"
 #include "filter.h"
+#include "filter_sql.h"
 #include "groups.h"
 #include "registry.h"
 
@@ -152,54 +153,6 @@ typedef struct GLoc
 	const char *expr;
 	bool		needs_user;		/* reads mu (scim.users of the member) */
 } GLoc;
-
-static void
-append_quoted(StringInfo buf, const char *s, size_t len)
-{
-	char	   *c = pnstrdup(s, len);
-	char	   *utf = pg_any_to_server(c, (int) len, PG_UTF8);
-
-	appendStringInfoString(buf, quote_literal_cstr(utf));
-}
-
-static void
-append_like_pattern(StringInfo buf, ScimFilterOp op, const char *s, size_t len)
-{
-	StringInfoData pat;
-
-	initStringInfo(&pat);
-	if (op == SF_CO || op == SF_EW)
-		appendStringInfoChar(&pat, '%');
-	for (size_t i = 0; i < len; i++)
-	{
-		if (s[i] == '\\' || s[i] == '%' || s[i] == '_')
-			appendStringInfoChar(&pat, '\\');
-		appendStringInfoChar(&pat, s[i]);
-	}
-	if (op == SF_CO || op == SF_SW)
-		appendStringInfoChar(&pat, '%');
-	append_quoted(buf, pat.data, pat.len);
-}
-
-static const char *
-sql_op(ScimFilterOp op)
-{
-	switch (op)
-	{
-		case SF_NE:
-			return SCIM_SQL_OP("<>");
-		case SF_GT:
-			return SCIM_SQL_OP(">");
-		case SF_GE:
-			return SCIM_SQL_OP(">=");
-		case SF_LT:
-			return SCIM_SQL_OP("<");
-		case SF_LE:
-			return SCIM_SQL_OP("<=");
-		default:
-			return SCIM_SQL_OP("=");
-	}
-}
 
 /* A uuid in any case and with or without hyphens, as canonical text, or NULL. */
 static char *
@@ -295,7 +248,7 @@ emit_on_loc(StringInfo buf, const GLoc *loc, const ScimFilterTarget *t, ScimFilt
 						eff = SF_LE;
 				}
 				dt.nanos -= dt.nanos % 1000;
-				appendStringInfo(buf, "(%s %s ", loc->expr, sql_op(eff));
+				appendStringInfo(buf, "(%s %s ", loc->expr, scim_sql_operator(eff));
 				append_instant(buf, &dt);
 				appendStringInfoChar(buf, ')');
 				return;
@@ -323,7 +276,7 @@ emit_on_loc(StringInfo buf, const GLoc *loc, const ScimFilterTarget *t, ScimFilt
 		if (u == NULL)
 			appendStringInfoString(buf, op == SF_EQ ? "false" : "true");
 		else
-			appendStringInfo(buf, "(%s %s '%s'::" SCIM_SQL_UUID ")", loc->expr, sql_op(op), u);
+			appendStringInfo(buf, "(%s %s '%s'::" SCIM_SQL_UUID ")", loc->expr, scim_sql_operator(op), u);
 		return;
 	}
 
@@ -336,14 +289,14 @@ emit_on_loc(StringInfo buf, const GLoc *loc, const ScimFilterTarget *t, ScimFilt
 			/* LIKE is the operator ~~, whose escape character is \ */
 			appendStringInfo(buf, ci ? "(" SCIM_SQL_LOWER "(%s) " SCIM_SQL_OP("~~") " " SCIM_SQL_LOWER "(" :
 							 "(%s " SCIM_SQL_OP("~~") " (", lhs);
-			append_like_pattern(buf, op, t->str, t->len);
+			scim_sql_append_like_pattern(buf, op, t->str, t->len);
 			appendStringInfoString(buf, "))");
 		}
 		else if (op == SF_EQ || op == SF_NE)
 		{
 			appendStringInfo(buf, ci ? "(" SCIM_SQL_LOWER "(%s) %s " SCIM_SQL_LOWER "(" : "(%s %s (",
-							 lhs, sql_op(op));
-			append_quoted(buf, t->str, t->len);
+							 lhs, scim_sql_operator(op));
+			scim_sql_append_literal(buf, t->str, t->len);
 			appendStringInfoString(buf, "))");
 		}
 		else
@@ -351,8 +304,8 @@ emit_on_loc(StringInfo buf, const GLoc *loc, const ScimFilterTarget *t, ScimFilt
 			/* ordering: code point order, as the matcher */
 			appendStringInfo(buf, ci ? "(" SCIM_SQL_LOWER "(%s) " SCIM_SQL_COLLATE_C " %s " SCIM_SQL_LOWER "(" :
 							 "(%s " SCIM_SQL_COLLATE_C " %s (",
-							 lhs, sql_op(op));
-			append_quoted(buf, t->str, t->len);
+							 lhs, scim_sql_operator(op));
+			scim_sql_append_literal(buf, t->str, t->len);
 			appendStringInfoString(buf, "))");
 		}
 	}

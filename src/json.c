@@ -77,18 +77,6 @@ skip_ws(SjParser *p)
 	}
 }
 
-static int
-hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Read the four hex digits after "\u" at p->text[at]; -1 if malformed. */
 static long
 read_hex4(SjParser *p, size_t at)
@@ -100,7 +88,7 @@ read_hex4(SjParser *p, size_t at)
 		return -1;
 	for (i = 0; i < 4; i++)
 	{
-		int			h = hex_value(p->text[at + i]);
+		int			h = scim_hex_value(p->text[at + i]);
 
 		if (h < 0)
 			return -1;

@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * utf8.h
- *		UTF-8 encoding and validation shared by the pure cores (the JSON DOM
- *		and the filter lexer): RFC 3629, so overlong forms, surrogates and
- *		code points past U+10FFFF are never produced or accepted.
+ *		UTF-8 encoding and validation (RFC 3629: no overlong forms, surrogates
+ *		or code points past U+10FFFF), and the hex digits of \uXXXX escapes,
+ *		shared by the pure cores (the JSON DOM and the filter lexer).
  *
  * src/utf8.h
  *
@@ -76,6 +76,19 @@ scim_utf8_sequence_length(const unsigned char *s, size_t n)
 				(s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80) ? 4 : 0;
 	}
 	return 0;
+}
+
+/* Value of one hexadecimal digit (of a \uXXXX escape), or -1. */
+static inline int
+scim_hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }
 
 #endif							/* SCIM_UTF8_H */
