@@ -9,7 +9,7 @@
 \set ON_ERROR_ROLLBACK 1
 \set ON_ERROR_STOP true
 BEGIN;
-SELECT plan(83);
+SELECT plan(84);
 
 -- ---- the predicates themselves ----------------------------------------------
 SELECT is(scim.filter_sql('userName eq "BJensen"'), $$(pg_catalog.lower(u.user_name) OPERATOR(pg_catalog.=) pg_catalog.lower('BJensen'))$$,
@@ -23,9 +23,12 @@ SELECT is(scim.filter_sql('emails.value eq "A@B.c"'),
 SELECT is(scim.filter_sql('emails[type eq "work" and value eq "a@b.c"]'),
 	$$(pg_catalog.lower(u.attributes::pg_catalog.text)::pg_catalog.jsonb OPERATOR(pg_catalog.@>) pg_catalog.lower('{"emails":[{"type":"work","value":"a@b.c"}]}')::pg_catalog.jsonb)$$,
 	'value filter of equalities: one containment, one element');
+SELECT is(scim.filter_sql('emails[value eq "a@b.com" and type co "wo"]'),
+	$$((pg_catalog.lower(u.attributes::pg_catalog.text)::pg_catalog.jsonb OPERATOR(pg_catalog.@>) pg_catalog.lower('{"emails":[{"value":"a@b.com"}]}')::pg_catalog.jsonb) AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_path_query(u.attributes OPERATOR(pg_catalog.->) 'emails', 'lax $[*]') AS e1(v) WHERE ((pg_catalog.lower((e1.v OPERATOR(pg_catalog.->>) 'value')) OPERATOR(pg_catalog.=) pg_catalog.lower('a@b.com')) AND (pg_catalog.lower((e1.v OPERATOR(pg_catalog.->>) 'type')) OPERATOR(pg_catalog.~~) pg_catalog.lower('%wo%')))))$$,
+	'value filter with other operators: containment prefilter on the selective equality, and EXISTS over the elements');
 SELECT is(scim.filter_sql('emails[type eq "work" and value co "@b"]'),
-	$$((pg_catalog.lower(u.attributes::pg_catalog.text)::pg_catalog.jsonb OPERATOR(pg_catalog.@>) pg_catalog.lower('{"emails":[{"type":"work"}]}')::pg_catalog.jsonb) AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_path_query(u.attributes OPERATOR(pg_catalog.->) 'emails', 'lax $[*]') AS e1(v) WHERE ((pg_catalog.lower((e1.v OPERATOR(pg_catalog.->>) 'type')) OPERATOR(pg_catalog.=) pg_catalog.lower('work')) AND (pg_catalog.lower((e1.v OPERATOR(pg_catalog.->>) 'value')) OPERATOR(pg_catalog.~~) pg_catalog.lower('%@b%')))))$$,
-	'value filter with other operators: containment prefilter and EXISTS over the elements');
+	$$EXISTS (SELECT 1 FROM pg_catalog.jsonb_path_query(u.attributes OPERATOR(pg_catalog.->) 'emails', 'lax $[*]') AS e1(v) WHERE ((pg_catalog.lower((e1.v OPERATOR(pg_catalog.->>) 'type')) OPERATOR(pg_catalog.=) pg_catalog.lower('work')) AND (pg_catalog.lower((e1.v OPERATOR(pg_catalog.->>) 'value')) OPERATOR(pg_catalog.~~) pg_catalog.lower('%@b%'))))$$,
+	'value filter whose only equality is on type: no containment prefilter (it would match most rows), EXISTS over the elements');
 SELECT is(scim.filter_sql('title eq "it''s \\ a"'), $$(pg_catalog.lower(u.title) OPERATOR(pg_catalog.=) pg_catalog.lower(E'it''s \\ a'))$$,
 	'values are quoted literals (quote_literal, E'''' for backslashes)');
 SELECT is(scim.filter_sql('not (title pr)'), $$NOT coalesce((u.title IS NOT NULL AND u.title OPERATOR(pg_catalog.<>) ''), false)$$,

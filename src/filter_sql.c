@@ -1043,6 +1043,25 @@ emit_valuepath(SqlGen *g, const ScimFilterNode *node)
 	}
 
 	collect_eqs(g, node->u.vp.filter, path, pairs, &n, lengthof(pairs), &exact);
+
+	/*
+	 * When the containment is only a prefilter (other conditions follow), it
+	 * pays only if it names a selective sub-attribute: "type" and "primary"
+	 * match most elements, and the planner cannot tell, so a prefilter of
+	 * those alone turns into an index scan over nearly every row plus a
+	 * recheck of the lower()ed document per row.  Leave it out then.
+	 */
+	if (!exact && n > 0)
+	{
+		bool		selective = false;
+
+		for (int i = 0; i < n; i++)
+			if (pg_strcasecmp(pairs[i].key, "type") != 0 &&
+				pg_strcasecmp(pairs[i].key, "primary") != 0)
+				selective = true;
+		if (!selective)
+			n = 0;
+	}
 	if (n > 0)
 	{
 		StringInfoData doc;
