@@ -58,6 +58,27 @@ AS $$
 		   OR pg_catalog.regexp_replace(pg_catalog.btrim(t.tag), '^[Ww]/', '') = '"' || version::text || '"');
 $$;
 
+-- The SQL direction of a sortOrder parameter (RFC 7644 section 3.4.2.3):
+-- NULL or "" = ascending; anything but ascending/descending is refused.
+CREATE FUNCTION scim._sort_direction(sort_order text)
+	RETURNS text
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF sort_order IS NULL OR btrim(sort_order) = '' THEN
+		RETURN 'ASC';
+	END IF;
+	CASE lower(btrim(sort_order))
+		WHEN 'ascending' THEN RETURN 'ASC';
+		WHEN 'descending' THEN RETURN 'DESC';
+		ELSE
+			RAISE EXCEPTION 'invalidValue: sortOrder must be "ascending" or "descending", not "%"', left(sort_order, 40)
+				USING ERRCODE = 'invalid_parameter_value';
+	END CASE;
+END;
+$$;
+
 -- An integer query or SearchRequest parameter (NULL or "" = dflt).
 CREATE FUNCTION scim._int_param(value text, name text, dflt bigint)
 	RETURNS bigint
@@ -106,15 +127,7 @@ BEGIN
 	IF sort_by IS NOT NULL AND btrim(sort_by) <> '' THEN
 		sort_expr := scim.sort_expression(btrim(sort_by), 'User');
 	END IF;
-	IF sort_order IS NOT NULL AND btrim(sort_order) <> '' THEN
-		CASE lower(btrim(sort_order))
-			WHEN 'ascending' THEN dir := 'ASC';
-			WHEN 'descending' THEN dir := 'DESC';
-			ELSE
-				RAISE EXCEPTION 'invalidValue: sortOrder must be "ascending" or "descending", not "%"', left(sort_order, 40)
-					USING ERRCODE = 'invalid_parameter_value';
-		END CASE;
-	END IF;
+	dir := scim._sort_direction(sort_order);
 	start_n := greatest(scim._int_param(start_index, 'startIndex', 1), 1);
 	count_n := least(greatest(scim._int_param(count, 'count', max_n), 0), max_n);
 

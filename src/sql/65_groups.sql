@@ -942,15 +942,7 @@ BEGIN
 	IF sort_by IS NOT NULL AND btrim(sort_by) <> '' THEN
 		sort_expr := scim._group_sort_expression(btrim(sort_by));
 	END IF;
-	IF sort_order IS NOT NULL AND btrim(sort_order) <> '' THEN
-		CASE lower(btrim(sort_order))
-			WHEN 'ascending' THEN dir := 'ASC';
-			WHEN 'descending' THEN dir := 'DESC';
-			ELSE
-				RAISE EXCEPTION 'invalidValue: sortOrder must be "ascending" or "descending", not "%"', left(sort_order, 40)
-					USING ERRCODE = 'invalid_parameter_value';
-		END CASE;
-	END IF;
+	dir := scim._sort_direction(sort_order);
 	start_n := greatest(scim._int_param(params ->> 'startIndex', 'startIndex', 1), 1);
 	count_n := least(greatest(scim._int_param(params ->> 'count', 'count', max_n), 0), max_n);
 
