@@ -36,6 +36,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
+#include "domain.h"
 #include "scim_provision.h"
 
 PG_FUNCTION_INFO_V1(scim_email_domain);
@@ -102,8 +103,8 @@ normalize_domain(const char *s, size_t len, char *out)
  * Extract the normalised domain of an e-mail address.  Returns a palloc'd
  * string, or NULL when the address is malformed.
  */
-static char *
-email_domain_parse(const char *email, size_t len)
+char *
+scim_email_domain_parse(const char *email, size_t len)
 {
 	const char *start = email;
 	const char *end = email + len;
@@ -147,7 +148,7 @@ scim_email_domain(PG_FUNCTION_ARGS)
 	text	   *email = PG_GETARG_TEXT_PP(0);
 	char	   *domain;
 
-	domain = email_domain_parse(VARDATA_ANY(email), VARSIZE_ANY_EXHDR(email));
+	domain = scim_email_domain_parse(VARDATA_ANY(email), VARSIZE_ANY_EXHDR(email));
 	if (domain == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(domain));
@@ -212,7 +213,7 @@ scim_domain_approved(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 
 	email = PG_GETARG_TEXT_PP(0);
-	domain = email_domain_parse(VARDATA_ANY(email), VARSIZE_ANY_EXHDR(email));
+	domain = scim_email_domain_parse(VARDATA_ANY(email), VARSIZE_ANY_EXHDR(email));
 	if (domain == NULL)
 		PG_RETURN_BOOL(false);
 
