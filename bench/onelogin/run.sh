@@ -15,6 +15,8 @@
 #     scim.provision_users (set-based, one call per page): users/s from scim.onelogin_connect() to the
 #     completed sync, the ratio to (1), and the share of the time spent in
 #     scim.provision_user (pg_stat_user_functions);
+#  2b. raw SQL: the same rows by plain INSERT ... ON CONFLICT, a page per
+#     transaction, same indexes and trigger: the ceiling of any write path;
 #  3. worker ceiling (diagnostic only): the same pull with
 #     scim.provision_users / provision_user replaced by no-ops in this throwaway cluster, i.e.
 #     HTTP + parsing + mapping + dedupe + exactly-once bookkeeping;
@@ -103,6 +105,34 @@ prov=$(q -c "SELECT coalesce(round(max(t)) / 1000, 0) FROM (SELECT sum(total_tim
 echo "full sync: $applied users in ${secs}s = $rate users/s (goal >= 20000)"
 echo "  ratio to the mock's warm serving rate: $(fratio "$rate" "$r2")x, to its cold rate: $(fratio "$rate" "$r1")x (goal >= 0.5x)"
 echo "  time inside scim.provision_users (and provision_user): ${prov}s of ${secs}s ($(awk -v a="$prov" -v b="$secs" 'BEGIN { printf "%.0f", 100 * a / b }')%)"
+
+# --- 2b. raw SQL baseline -------------------------------------------------------
+# The same USERS rows written by plain SQL, no worker, no mapping, no System
+# Log: one INSERT ... ON CONFLICT DO NOTHING of PAGE_SIZE rows per transaction
+# into scim.users (same indexes, same trigger), in a second workspace of the
+# same cluster.  No write path that keeps those indexes and the trigger can
+# beat it, so it bounds what the full sync could reach on this machine.
+q <<'SQL'
+SELECT scim.create_workspace('raw');
+SELECT scim.approve_domain('example.com', 'raw');
+CREATE UNLOGGED TABLE public.raw_src AS
+	SELECT row_number() OVER (ORDER BY u.external_id::bigint) AS n, u.user_name, u.external_id, u.given_name,
+		   u.family_name, u.display_name, u.email, u.title, u.phone, u.organization, u.department, u.active,
+		   u.attributes
+	FROM scim.users u WHERE u.workspace = 'default';
+VACUUM ANALYZE public.raw_src, scim.users;
+SQL
+rawsql=$WORK/raw.sql
+echo "SELECT extract(epoch FROM clock_timestamp());" >"$rawsql"
+for ((lo = 1; lo <= applied; lo += PAGE_SIZE)); do
+	echo "INSERT INTO scim.users AS u (workspace, user_name, external_id, given_name, family_name, display_name, email, title, phone, organization, department, active, attributes) SELECT 'raw', s.user_name, s.external_id, s.given_name, s.family_name, s.display_name, s.email, s.title, s.phone, s.organization, s.department, s.active, s.attributes FROM public.raw_src s WHERE s.n BETWEEN $lo AND $((lo + PAGE_SIZE - 1)) ORDER BY s.n ON CONFLICT DO NOTHING;" >>"$rawsql"
+done
+echo "SELECT extract(epoch FROM clock_timestamp());" >>"$rawsql"
+mapfile -t rt < <(q -f "$rawsql")
+rsecs=$(fsub "${rt[1]}" "${rt[0]}")
+rrows=$(q -c "SELECT count(*) FROM scim.users WHERE workspace = 'raw'")
+rrate=$(fdiv "$rrows" "$rsecs")
+echo "raw SQL: $rrows rows by INSERT ... ON CONFLICT DO NOTHING of $PAGE_SIZE rows per transaction in ${rsecs}s = $rrate rows/s; full sync / raw SQL = $(fratio "$rate" "$rrate")x; raw SQL / warm mock = $(fratio "$rrate" "$r2")x"
 
 # --- 3. worker ceiling (diagnostic) -----------------------------------------------
 q <<'SQL'
