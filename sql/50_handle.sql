@@ -145,7 +145,7 @@ SELECT is((SELECT attributes -> 'emails' FROM scim.users WHERE id = :'ann'),
 		  'the whole emails array is kept in attributes');
 SELECT ok((SELECT NOT attributes::text LIKE '%Secret123%' FROM scim.users WHERE id = :'ann'), 'the password is not stored');
 SELECT is(pg_temp.log_count() - current_setting('test.n')::bigint, 1::bigint, 'one log row');
-SELECT results_eq($$SELECT source, method, path, resource_id, user_name, status, scim_type, workspace FROM pg_temp.last_log()$$,
+SELECT results_eq($$SELECT source::text, method, path, resource_id, user_name, status, scim_type, workspace FROM pg_temp.last_log()$$,
 				  format($$VALUES ('scim', 'POST', '/Users', %L::uuid, 'ann@example.com', 201, NULL::text, 'h_main')$$, :'ann'),
 				  'the log row has source, method, path, id, userName, status, workspace');
 

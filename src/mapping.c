@@ -38,15 +38,24 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/fmgroids.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 #include "utils/uuid.h"
@@ -1907,7 +1916,7 @@ project(JsonbValue *res, Projection *proj)
 }
 
 /* Per-call-site cache: the row type's columns and the parsed projection. */
-typedef struct RenderCache
+typedef struct ScimRenderCache
 {
 	RenderColumns cols;
 	char	   *attributes;
@@ -1939,24 +1948,101 @@ groups_wanted(const char *attributes, const char *excluded)
 }
 
 /*
- * The user's "groups" (RFC 7643 section 4.1.2: read-only, the groups the
- * user is a direct member of) from scim.user_groups(id), or NULL when none.
+ * The query of a user's read-only "groups" attribute (RFC 7643 section
+ * 4.1.2), as scim.user_groups(id) (65_groups.sql) answers it but NULL for
+ * none: $1 the user's id, $2 the base URL without its trailing slashes.
  */
+#define USER_GROUPS_QUERY \
+	"SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(" \
+	"'value', g.id," \
+	" '$ref', $2 OPERATOR(pg_catalog.||) '/Groups/' OPERATOR(pg_catalog.||) g.id::pg_catalog.text," \
+	" 'display', g.display_name, 'type', 'direct') ORDER BY g.display_name, g.id)" \
+	" FROM scim.group_members m" \
+	" JOIN scim.groups g ON g.id OPERATOR(pg_catalog.=) m.group_id" \
+	" WHERE m.member_id OPERATOR(pg_catalog.=) $1"
+
+/* The base URL without its trailing slashes, as scim._base_url() gives it. */
+static text *
+base_url_text(void)
+{
+	const char *base = scim_base_url ? scim_base_url : "";
+	size_t		len = strlen(base);
+
+	while (len > 0 && base[len - 1] == '/')
+		len--;
+	return cstring_to_text_with_len(base, len);
+}
+
+/*
+ * The user's "groups" (RFC 7643 section 4.1.2: read-only, the groups the
+ * user is a direct member of), or NULL when none.  The same array as
+ * scim.user_groups(id) (65_groups.sql), read through a kept plan: calling
+ * that SQL function from here would plan its body anew on every call,
+ * which cost more than rendering the whole user.
+ */
+/*
+ * Whether the user is a member of any group, by one probe of
+ * group_members_member_id_idx: most users of most workspaces are in none,
+ * and the probe costs a fraction of starting the membership query's
+ * executor.  True (let the query decide) when the index is not found.
+ */
+static bool
+user_in_any_group(Datum id)
+{
+	Oid			nsp = get_namespace_oid("scim", true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid("group_members", nsp) : InvalidOid;
+	Oid			indexid = OidIsValid(nsp) ? get_relname_relid("group_members_member_id_idx", nsp) : InvalidOid;
+	Relation	heap;
+	Relation	index;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData key;
+	bool		found;
+
+	if (!OidIsValid(relid) || !OidIsValid(indexid) || !ActiveSnapshotSet())
+		return true;
+	heap = table_open(relid, AccessShareLock);
+	index = index_open(indexid, AccessShareLock);
+	if (index->rd_index->indrelid != relid || index->rd_index->indnatts < 1 ||
+		index->rd_index->indkey.values[0] != 2 ||	/* (group_id, member_id): member_id */
+		TupleDescAttr(RelationGetDescr(heap), 1)->atttypid != UUIDOID)
+		found = true;
+	else
+	{
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, id);
+		slot = table_slot_create(heap, NULL);
+		scan = index_beginscan(heap, index, GetActiveSnapshot(), 1, 0);
+		index_rescan(scan, &key, 1, NULL, 0);
+		found = index_getnext_slot(scan, ForwardScanDirection, slot);
+		index_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+	}
+	index_close(index, AccessShareLock);
+	table_close(heap, AccessShareLock);
+	return found;
+}
+
 static Jsonb *
 user_groups(Datum id)
 {
 	static SPIPlanPtr plan = NULL;
-	Datum		values[1] = {id};
+	Datum		values[2];
 	Jsonb	   *result = NULL;
 	int			ret;
+
+	if (!user_in_any_group(id))
+		return NULL;
+	values[0] = id;
+	values[1] = PointerGetDatum(base_url_text());
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (plan == NULL)
 	{
-		Oid			argtypes[1] = {UUIDOID};
-		SPIPlanPtr	p = SPI_prepare("SELECT scim.user_groups($1)", 1, argtypes);
+		Oid			argtypes[2] = {UUIDOID, TEXTOID};
+		SPIPlanPtr	p;
 
+		p = SPI_prepare(USER_GROUPS_QUERY, 2, argtypes);
 		if (p == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		SPI_keepplan(p);
@@ -1976,10 +2062,7 @@ user_groups(Datum id)
 			 * Copied out of the SPI context before SPI_finish releases it,
 			 * then detoasted: a small value in a tuple has a short header.
 			 */
-			Jsonb	   *groups = DatumGetJsonbP(SPI_datumTransfer(d, false, -1));
-
-			if (JB_ROOT_IS_ARRAY(groups) && JB_ROOT_COUNT(groups) > 0)
-				result = groups;
+			result = DatumGetJsonbP(SPI_datumTransfer(d, false, -1));
 		}
 	}
 	SPI_finish();
@@ -1995,28 +2078,21 @@ user_groups(Datum id)
  * returns those plus id and schemas; excluded_attributes drops those from
  * the default set (id and schemas stay).
  */
-Datum
-scim_user_resource(PG_FUNCTION_ARGS)
+/*
+ * The SCIM resource of a scim.users tuple, projected by attributes or
+ * excluded_attributes (NULL or "" = none).  *cachep holds what depends only
+ * on the row type and the projection (allocated in cache_cxt, rebuilt when
+ * either changes); scim.user_resource keeps it in fn_extra, the request
+ * fast path (handle.c) in its own call cache.
+ */
+Jsonb *
+scim_render_user_resource(HeapTuple tup, TupleDesc desc, const char *attributes,
+						  const char *excluded, ScimRenderCache **cachep, MemoryContext cache_cxt)
 {
-	HeapTupleHeader t;
-	TupleDesc	desc;
-	HeapTupleData tup;
-	RenderCache *cache = (RenderCache *) fcinfo->flinfo->fn_extra;
-	char	   *attributes = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	char	   *excluded = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
-	Oid			typid;
+	RenderCache *cache = *cachep;
+	Oid			typid = desc->tdtypeid;
 	JsonbValue *res;
 	Jsonb	   *groups = NULL;
-
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	t = PG_GETARG_HEAPTUPLEHEADER(0);
-	typid = HeapTupleHeaderGetTypeId(t);
-	desc = lookup_rowtype_tupdesc(typid, HeapTupleHeaderGetTypMod(t));
-	tup.t_len = HeapTupleHeaderGetDatumLength(t);
-	ItemPointerSetInvalid(&tup.t_self);
-	tup.t_tableOid = InvalidOid;
-	tup.t_data = t;
 
 	if (attributes && attributes[0] == '\0')
 		attributes = NULL;
@@ -2026,7 +2102,7 @@ scim_user_resource(PG_FUNCTION_ARGS)
 	if (cache == NULL || cache->cols.typid != typid ||
 		!same_text(cache->attributes, attributes) || !same_text(cache->excluded, excluded))
 	{
-		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		MemoryContext old = MemoryContextSwitchTo(cache_cxt);
 
 		if (cache == NULL)
 			cache = palloc0(sizeof(RenderCache));
@@ -2040,7 +2116,7 @@ scim_user_resource(PG_FUNCTION_ARGS)
 		else if (excluded)
 			cache->proj.n_exclude = parse_ref_list(excluded, &cache->proj.exclude);
 		compute_drops(&cache->proj);
-		fcinfo->flinfo->fn_extra = cache;
+		*cachep = cache;
 		MemoryContextSwitchTo(old);
 	}
 
@@ -2048,15 +2124,39 @@ scim_user_resource(PG_FUNCTION_ARGS)
 	if (groups_wanted(attributes, excluded))
 	{
 		bool		isnull;
-		Datum		id = heap_getattr(&tup, cache->cols.id, desc, &isnull);
+		Datum		id = heap_getattr(tup, cache->cols.id, desc, &isnull);
 
 		if (!isnull)
 			groups = user_groups(id);
 	}
-	res = render_user(&tup, desc, &cache->cols);
-	if (groups != NULL)
+	res = render_user(tup, desc, &cache->cols);
+	if (groups != NULL && JB_ROOT_IS_ARRAY(groups) && JB_ROOT_COUNT(groups) > 0)
 		jv_put(res, "groups", jv_unpack_container(&groups->root));
-	ReleaseTupleDesc(desc);
 	project(res, &cache->proj);
-	PG_RETURN_JSONB_P(jv_to_jsonb(res));
+	return jv_to_jsonb(res);
+}
+
+Datum
+scim_user_resource(PG_FUNCTION_ARGS)
+{
+	HeapTupleHeader t;
+	TupleDesc	desc;
+	HeapTupleData tup;
+	char	   *attributes = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *excluded = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	Jsonb	   *result;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	t = PG_GETARG_HEAPTUPLEHEADER(0);
+	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(t), HeapTupleHeaderGetTypMod(t));
+	tup.t_len = HeapTupleHeaderGetDatumLength(t);
+	ItemPointerSetInvalid(&tup.t_self);
+	tup.t_tableOid = InvalidOid;
+	tup.t_data = t;
+	result = scim_render_user_resource(&tup, desc, attributes, excluded,
+									   (ScimRenderCache **) &fcinfo->flinfo->fn_extra,
+									   fcinfo->flinfo->fn_mcxt);
+	ReleaseTupleDesc(desc);
+	PG_RETURN_JSONB_P(result);
 }

@@ -26,6 +26,10 @@
 
 #include "postgres.h"
 
+#include "access/htup.h"
+#include "access/tupdesc.h"
+#include "utils/jsonb.h"
+
 /*
  * How a resource is applied to a row.
  *
@@ -62,5 +66,17 @@ extern char *scim_base_url;
 
 /* Canonical user type (Regular, External, Collaborator), or NULL. */
 extern const char *scim_canonical_user_type(const char *value, size_t len);
+
+/*
+ * The SCIM resource of a scim.users tuple (what scim.user_resource returns),
+ * projected by attributes / excluded (comma-separated lists, NULL or "" =
+ * none).  *cache (NULL at first) keeps what depends only on the row type
+ * and the projection, allocated in cache_cxt.
+ */
+typedef struct ScimRenderCache ScimRenderCache;
+extern Jsonb *scim_render_user_resource(HeapTuple tup, TupleDesc desc, const char *attributes,
+										const char *excluded, ScimRenderCache **cache,
+										MemoryContext cache_cxt);
+
 
 #endif							/* SCIM_MAPPING_H */

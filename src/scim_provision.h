@@ -23,6 +23,24 @@ extern void scim_api_init_gucs(void);	/* users.c */
 extern void scim_groups_init_gucs(void);	/* groups.c: bulk and cursor limits */
 extern void scim_worker_init(void); /* worker.c: GUCs and, when preloaded, registration */
 
+/* GUCs of the SCIM endpoint (users.c). */
+extern int	scim_max_results;		/* scim_provision.max_results */
+extern bool scim_fast_path;			/* scim_provision.fast_path */
+
+/* A decoded query-string parameter (users.c). */
+typedef struct ScimQueryParam
+{
+	const char *name;			/* canonical spelling for SCIM parameters */
+	int			name_len;
+	const char *value;
+	int			value_len;
+} ScimQueryParam;
+
+extern bool scim_query_decode(const char *q, int len, ScimQueryParam **params, int *nparams);
+
+/* Workspace of a valid unrevoked token, or NULL (token.c). */
+extern text *scim_token_workspace(const char *value, size_t value_len);
+
 /* Backend ScimAllocator over palloc in CurrentMemoryContext (scim_provision.c). */
 extern const ScimAllocator scim_palloc_allocator;
 

@@ -24,6 +24,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 
 #include "scim_provision.h"
 
@@ -168,33 +169,30 @@ parse_token(const char *s, size_t len, size_t *token_len, char *id_out)
 }
 
 /*
- * scim.authenticate(token text) RETURNS text
- *
  * The workspace of a valid, unrevoked token (a bare token or an
  * "Authorization: Bearer ..." value), or NULL.  Records last_used_at, at
  * most once a minute per token so that concurrent requests do not queue on
- * the token's row.
+ * the token's row (not in a read-only transaction, which cannot write).
+ * The result is allocated in the caller's memory context.
  */
-Datum
-scim_authenticate(PG_FUNCTION_ARGS)
+text *
+scim_token_workspace(const char *value, size_t value_len)
 {
 	static SPIPlanPtr lookup_plan = NULL;
 	static SPIPlanPtr touch_plan = NULL;
-	text	   *arg;
 	const char *token;
 	size_t		token_len;
 	char		id[TOKEN_ID_HEX + 1];
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	Datum		values[1];
 	text	   *workspace = NULL;
+	bool		touch = true;
+	Datum		last_used;
 	int			ret;
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	arg = PG_GETARG_TEXT_PP(0);
-	token = parse_token(VARDATA_ANY(arg), VARSIZE_ANY_EXHDR(arg), &token_len, id);
+	token = parse_token(value, value_len, &token_len, id);
 	if (token == NULL)
-		PG_RETURN_NULL();
+		return NULL;
 	sha256_bytes(token, token_len, digest);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -204,7 +202,7 @@ scim_authenticate(PG_FUNCTION_ARGS)
 		Oid			argtypes[1] = {TEXTOID};
 		SPIPlanPtr	p;
 
-		p = SPI_prepare("SELECT t.workspace, t.secret_hash FROM scim.tokens t"
+		p = SPI_prepare("SELECT t.workspace, t.secret_hash, t.last_used_at FROM scim.tokens t"
 						" WHERE t.token_id OPERATOR(pg_catalog.=) $1 AND t.revoked_at IS NULL",
 						1, argtypes);
 		if (p == NULL)
@@ -237,18 +235,46 @@ scim_authenticate(PG_FUNCTION_ARGS)
 
 		if (VARSIZE_ANY_EXHDR(stored) == PG_SHA256_DIGEST_LENGTH &&
 			bytes_equal_ct((const uint8 *) VARDATA_ANY(stored), digest, PG_SHA256_DIGEST_LENGTH))
+		{
 			workspace = (text *) SPI_datumTransfer(ws, false, -1);
+			last_used = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+			if (!isnull)
+				touch = DatumGetTimestampTz(last_used) <
+					GetCurrentTransactionStartTimestamp() - 60 * USECS_PER_SEC;
+		}
 	}
 
-	/* a read-only transaction (e.g. a GET through PostgREST) cannot record use */
-	if (workspace != NULL && !XactReadOnly)
+	/*
+	 * The touch plan's condition, checked here first so that most requests
+	 * skip the UPDATE; a read-only transaction (e.g. a GET through
+	 * PostgREST) cannot record use.
+	 */
+	if (workspace != NULL && touch && !XactReadOnly)
 	{
 		ret = SPI_execute_plan(touch_plan, values, NULL, false, 0);
 		if (ret != SPI_OK_UPDATE)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	}
 	SPI_finish();
+	return workspace;
+}
 
+/*
+ * scim.authenticate(token text) RETURNS text
+ *
+ * The workspace of a valid, unrevoked token (a bare token or an
+ * "Authorization: Bearer ..." value), or NULL; see scim_token_workspace.
+ */
+Datum
+scim_authenticate(PG_FUNCTION_ARGS)
+{
+	text	   *arg;
+	text	   *workspace;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	arg = PG_GETARG_TEXT_PP(0);
+	workspace = scim_token_workspace(VARDATA_ANY(arg), VARSIZE_ANY_EXHDR(arg));
 	if (workspace == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(workspace);

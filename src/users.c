@@ -9,6 +9,9 @@
  *								with (ServiceProviderConfig filter.maxResults)
  *	scim_provision.base_url		absolute SCIM base URL for meta.location and
  *								the Location header ("" = relative /Users/{id})
+ *	scim_provision.fast_path	whether handle.c answers userName/externalId
+ *								lookups itself (on) or hands every request to
+ *								the PL/pgSQL router (off; for comparison)
  *
  * scim._query_params(query text) RETURNS jsonb decodes a raw query string
  * (percent-encoding and '+' as space, as HTML forms and some IdPs send it)
@@ -47,6 +50,7 @@ PG_FUNCTION_INFO_V1(scim_request_json);
 
 int			scim_max_results = 1000;
 char	   *scim_base_url = NULL;
+bool		scim_fast_path = true;
 
 void
 scim_api_init_gucs(void)
@@ -61,6 +65,16 @@ scim_api_init_gucs(void)
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("scim_provision.fast_path",
+							 "Answers the lookups IdPs send before they write in C.",
+							 "GET /Users?filter=userName eq \"...\" (or externalId eq) is answered by handle.c "
+							 "instead of the PL/pgSQL router, with the same response and System Log row; "
+							 "off sends every request to the router.",
+							 &scim_fast_path,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 	DefineCustomStringVariable("scim_provision.base_url",
 							   "Absolute SCIM base URL used in meta.location and the Location header.",
 							   "Empty (the default) gives locations relative to the SCIM base, such as /Users/{id}.",
@@ -83,7 +97,10 @@ hexval(char c)
 	return -1;
 }
 
-/* Percent-decode s[0..len) ('+' is a space); a malformed escape is kept as is. */
+/*
+ * Percent-decode s[0..len) ('+' is a space); a malformed escape is kept as
+ * is.  NULL when the result is not valid UTF-8 (or holds a NUL).
+ */
 static char *
 url_decode(const char *s, int len, int *outlen)
 {
@@ -105,9 +122,7 @@ url_decode(const char *s, int len, int *outlen)
 	}
 	out[o] = '\0';
 	if (memchr(out, '\0', o) != NULL || !pg_verifymbstr(out, o, true))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalidSyntax: the query string is not valid UTF-8 once decoded")));
+		return NULL;
 	*outlen = o;
 	return out;
 }
@@ -116,66 +131,108 @@ static const char *const scim_params[] = {
 	"filter", "startIndex", "count", "sortBy", "sortOrder", "attributes", "excludedAttributes", "cursor", NULL
 };
 
+/*
+ * Decode a raw query string into *params (palloc'd, in order of
+ * appearance; a repeated name appears twice, the last one counts).  SCIM
+ * parameter names are matched case-insensitively and given their canonical
+ * spelling (a pointer into scim_params); other names are kept as sent.
+ * Returns false, with nothing decoded, when a name or value is not valid
+ * UTF-8 once decoded.
+ */
+bool
+scim_query_decode(const char *q, int len, ScimQueryParam **params, int *nparams)
+{
+	int			i = 0;
+	int			n = 0;
+	int			cap = 8;
+	ScimQueryParam *out = palloc(cap * sizeof(ScimQueryParam));
+
+	if (len > 0 && q[0] == '?')
+		i = 1;
+	while (i < len)
+	{
+		int			start = i;
+		int			eq = -1;
+		int			klen;
+		int			vlen = 0;
+		char	   *key;
+		char	   *val = "";
+
+		while (i < len && q[i] != '&' && q[i] != ';')
+		{
+			if (q[i] == '=' && eq < 0)
+				eq = i;
+			i++;
+		}
+		if (i > start)
+		{
+			key = url_decode(q + start, (eq >= 0 ? eq : i) - start, &klen);
+			if (key == NULL)
+				return false;
+			if (eq >= 0)
+			{
+				val = url_decode(q + eq + 1, i - eq - 1, &vlen);
+				if (val == NULL)
+					return false;
+			}
+			for (int p = 0; scim_params[p]; p++)
+				if ((int) strlen(scim_params[p]) == klen && pg_strncasecmp(key, scim_params[p], klen) == 0)
+				{
+					key = (char *) scim_params[p];
+					break;
+				}
+			if (klen > 0)
+			{
+				if (n == cap)
+				{
+					cap *= 2;
+					out = repalloc(out, cap * sizeof(ScimQueryParam));
+				}
+				out[n].name = key;
+				out[n].name_len = klen;
+				out[n].value = val;
+				out[n].value_len = vlen;
+				n++;
+			}
+		}
+		i++;					/* skip the separator */
+	}
+	*params = out;
+	*nparams = n;
+	return true;
+}
+
 Datum
 scim_query_params(PG_FUNCTION_ARGS)
 {
 	JsonbParseState *st = NULL;
 	JsonbValue *res;
-	const char *q;
-	int			len;
-	int			i = 0;
+	ScimQueryParam *params = NULL;
+	int			nparams = 0;
 
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	if (!PG_ARGISNULL(0))
 	{
 		text	   *t = PG_GETARG_TEXT_PP(0);
 
-		q = VARDATA_ANY(t);
-		len = VARSIZE_ANY_EXHDR(t);
-		if (len > 0 && q[0] == '?')
-			i = 1;
-		while (i < len)
-		{
-			int			start = i;
-			int			eq = -1;
-			int			klen;
-			int			vlen = 0;
-			char	   *key;
-			char	   *val = "";
-			JsonbValue	k;
-			JsonbValue	v;
+		if (!scim_query_decode(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &params, &nparams))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalidSyntax: the query string is not valid UTF-8 once decoded")));
+	}
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < nparams; i++)
+	{
+		JsonbValue	k;
+		JsonbValue	v;
 
-			while (i < len && q[i] != '&' && q[i] != ';')
-			{
-				if (q[i] == '=' && eq < 0)
-					eq = i;
-				i++;
-			}
-			if (i > start)
-			{
-				key = url_decode(q + start, (eq >= 0 ? eq : i) - start, &klen);
-				if (eq >= 0)
-					val = url_decode(q + eq + 1, i - eq - 1, &vlen);
-				for (int p = 0; scim_params[p]; p++)
-					if ((int) strlen(scim_params[p]) == klen && pg_strncasecmp(key, scim_params[p], klen) == 0)
-					{
-						key = (char *) scim_params[p];
-						break;
-					}
-				if (klen > 0)
-				{
-					k.type = jbvString;
-					k.val.string.val = key;
-					k.val.string.len = klen;
-					v.type = jbvString;
-					v.val.string.val = val;
-					v.val.string.len = vlen;
-					pushJsonbValue(&st, WJB_KEY, &k);
-					pushJsonbValue(&st, WJB_VALUE, &v);
-				}
-			}
-			i++;				/* skip the separator */
-		}
+		k.type = jbvString;
+		k.val.string.val = (char *) params[i].name;
+		k.val.string.len = params[i].name_len;
+		v.type = jbvString;
+		v.val.string.val = (char *) params[i].value;
+		v.val.string.len = params[i].value_len;
+		pushJsonbValue(&st, WJB_KEY, &k);
+		pushJsonbValue(&st, WJB_VALUE, &v);
 	}
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	PG_RETURN_JSONB_P(JsonbValueToJsonb(res));

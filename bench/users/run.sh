@@ -7,6 +7,9 @@
 #   P2  1,000,000 users; GET /Users?filter=userName eq "<random user>"
 #       through scim.handle vs the raw indexed SELECT of the same row
 #       (lower(user_name) = lower($1)), one client.  Goal: <= 1.3x latency.
+#       Also shown: the same request through the PL/pgSQL router
+#       (scim_provision.fast_path = off), and the floor of a raw SELECT
+#       that also writes its System Log row.
 #   P3  GET /Users?filter=emails[type eq "work" and value co "@acme..."] and
 #       active eq true&count=100 vs hand-written SQL returning the same
 #       total and the same 100 rows (same table, same indexes), one client.
@@ -106,14 +109,18 @@ SELECT u.*, scim.log_attempt('scim', 'GET', '/Users', u.id, u.user_name, 200, NU
 FROM scim.users u WHERE u.workspace = 'default' AND lower(u.user_name) = lower('u' || :i || '@example.com');")
 read -r p2_h_tps p2_h_lat < <(run_pgbench p2_handle 1 "\\set i random(1, $users)
 SELECT h.status FROM scim.handle('GET', '/Users', 'filter=userName%20eq%20%22u' || :i || '%40example.com%22', '$auth_sql'::jsonb) h;")
+read -r p2_r_tps p2_r_lat < <(PGOPTIONS="-c scim_provision.fast_path=off" run_pgbench p2_router 1 "\\set i random(1, $users)
+SELECT h.status FROM scim.handle('GET', '/Users', 'filter=userName%20eq%20%22u' || :i || '%40example.com%22', '$auth_sql'::jsonb) h;")
 printf '%-44s %10s tps %8s ms\n' "raw indexed SELECT (simple protocol)" "$p2_raw_tps" "$p2_raw_lat"
 printf '%-44s %10s tps %8s ms\n' "raw indexed SELECT (prepared)" "$p2_prep_tps" "$p2_prep_lat"
 printf '%-44s %10s tps %8s ms\n' "raw SELECT + its System Log row (the floor)" "$p2_floor_tps" "$p2_floor_lat"
 printf '%-44s %10s tps %8s ms\n' "scim.handle GET (filter, render, log)" "$p2_h_tps" "$p2_h_lat"
+printf '%-44s %10s tps %8s ms\n' "  the same through the PL/pgSQL router" "$p2_r_tps" "$p2_r_lat"
 echo "P2 latency ratio handle / raw simple:   $(ratio "$p2_h_lat" "$p2_raw_lat")x   (goal <= 1.3x)"
 echo "P2 latency ratio handle / raw prepared: $(ratio "$p2_h_lat" "$p2_prep_lat")x"
 echo "P2 latency ratio floor / raw simple:    $(ratio "$p2_floor_lat" "$p2_raw_lat")x   (what every logged read costs at least)"
 echo "P2 latency ratio handle / floor:        $(ratio "$p2_h_lat" "$p2_floor_lat")x"
+echo "P2 latency ratio router / raw simple:   $(ratio "$p2_r_lat" "$p2_raw_lat")x   (scim_provision.fast_path = off, for comparison)"
 
 echo
 echo "== P3: GET /Users?filter=$p3_filter&count=100 (1 client, ${secs}s each) =="

@@ -80,11 +80,17 @@ CREATE INDEX users_workspace_external_id_idx ON scim.users (workspace, external_
 CREATE INDEX users_workspace_email_idx ON scim.users (workspace, lower(email));
 
 -- The System Log: every provisioning attempt, accepted or refused, from either path.
+-- Which path wrote a row is a domain rather than a CHECK of the table: the
+-- executor plans a table's CHECK constraints anew for every INSERT
+-- statement, a domain's once per session, and most log rows are written by
+-- single-row INSERTs (one per SCIM request).
+CREATE DOMAIN scim.log_source AS text
+	CONSTRAINT log_source_check CHECK (VALUE IN ('scim', 'onelogin'));
 CREATE TABLE scim.provisioning_log (
 	id					bigserial PRIMARY KEY,
 	at					timestamptz NOT NULL DEFAULT clock_timestamp(),
 	workspace			text,
-	source				text NOT NULL CHECK (source IN ('scim', 'onelogin')),
+	source				scim.log_source NOT NULL,
 	method				text,
 	path				text,
 	resource_id			uuid,

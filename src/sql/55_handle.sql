@@ -505,18 +505,19 @@ BEGIN
 END;
 $$;
 
--- The public entry point (fixed signature, DESIGN.md section 3).  A SQL
--- wrapper because PL/pgSQL refuses an input and an output parameter of the
--- same name (headers, body).  SECURITY DEFINER so that scim_api.dispatch,
--- running as scim_client, can call it without any access to scim's tables.
+-- The public entry point (fixed signature, DESIGN.md section 3), in C
+-- (src/handle.c): it answers GET /Users?filter=userName eq "..." (and
+-- externalId eq), the lookup every IdP sends before it writes, with kept
+-- plans and exactly the router's response and log row, and hands every
+-- other request to scim._handle above.  SECURITY DEFINER so that
+-- scim_api.dispatch, running as scim_client, can call it without any
+-- access to scim's tables.
 CREATE FUNCTION scim.handle(method text, path text, query text DEFAULT NULL, headers jsonb DEFAULT '{}',
 							body text DEFAULT NULL)
 	RETURNS TABLE(status integer, headers jsonb, body jsonb)
-	LANGUAGE sql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, scim, pg_temp
-AS $$
-	SELECT h.status, h.headers, h.body FROM scim._handle($1, $2, $3, $4, $5) h;
-$$;
+	AS 'MODULE_PATHNAME', 'scim_handle'
+	LANGUAGE C VOLATILE SECURITY DEFINER ROWS 1
+	SET search_path = pg_catalog, scim, pg_temp;
 COMMENT ON FUNCTION scim.handle(text, text, text, jsonb, text) IS
 	'SCIM 2.0 endpoint: (method, path, raw query, lower-cased headers, raw body) -> (status, headers, body); logs every request';
 
