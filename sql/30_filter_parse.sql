@@ -8,7 +8,7 @@
 \set ON_ERROR_ROLLBACK 1
 \set ON_ERROR_STOP true
 BEGIN;
-SELECT plan(64);
+SELECT plan(65);
 
 -- ---- every example filter of RFC 7644 section 3.4.2.2 ----------------------
 SELECT is(scim.parse_filter('userName eq "bjensen"'),
@@ -140,9 +140,11 @@ SELECT throws_ok($$SELECT scim.parse_filter('urn:x:y: pr')$$, '22023',
 	'invalidFilter: expected an attribute name after the schema URN in "urn:x:y:" at position 0', 'URN without attribute');
 SELECT throws_ok($$SELECT scim.parse_filter('emails[type[x pr]]')$$, '22023',
 	'invalidFilter: value filters cannot be nested ("[" at position 11)', 'nested value filter');
-SELECT throws_ok($$SELECT scim.parse_filter('emails[type eq "work"].value pr')$$, '22023',
-	'invalidFilter: unexpected "." after a value filter at position 22; a sub-attribute may follow "]" only in a PATCH path',
-	'sub-attribute after a value filter');
+SELECT is(scim.parse_filter('emails[type eq "work"].value pr'), scim.parse_filter('emails[type eq "work" and value pr]'),
+	'Entra ID''s sub-attribute comparison after a value filter is the conjunction inside it');
+SELECT throws_ok($$SELECT scim.parse_filter('emails[type eq "work"].value')$$, '22023',
+	'invalidFilter: expected a comparison operator after "value" at end of filter, position 28',
+	'a sub-attribute after a value filter needs a comparison');
 SELECT throws_ok($$SELECT scim.parse_filter('emails[type eq "work"')$$, '22023',
 	'invalidFilter: expected "]" at end of filter, position 21 (to close the "[" at position 6)', 'unclosed bracket');
 SELECT throws_ok($$SELECT scim.parse_filter(E'\u00e9 pr')$$, '22023',

@@ -13,7 +13,7 @@
 \set ON_ERROR_ROLLBACK 1
 \set ON_ERROR_STOP true
 BEGIN;
-SELECT plan(93);
+SELECT plan(97);
 
 DO $$
 BEGIN
@@ -189,6 +189,13 @@ SELECT is(pg_temp.b() -> 'Resources' -> 0 ->> 'id', :'entra_user', 'Entra: found
 SELECT is(pg_temp.call('entra', 'GET', '/Users', 'filter=emails%5Btype+eq+%22work%22+and+value+eq+%22Test_User_ab6490ee%40contoso.com%22%5D'), 200,
 		  'Entra: lookup by the work email');
 SELECT is((pg_temp.b() ->> 'totalResults')::int, 1, 'Entra: found by emails[type eq "work" and value eq ...]');
+-- the form Entra's documentation and validator send, outside RFC 7644's grammar
+SELECT is(pg_temp.call('entra', 'GET', '/Users', 'filter=emails%5Btype+eq+%22work%22%5D.value+eq+%22Test_User_ab6490ee%40contoso.com%22'), 200,
+		  'Entra: lookup by emails[type eq "work"].value eq ...');
+SELECT is(pg_temp.b() -> 'Resources' -> 0 ->> 'id', :'entra_user', 'Entra: found by emails[type eq "work"].value eq ...');
+SELECT is(pg_temp.call('entra', 'GET', '/Users', 'filter=emails%5Btype+eq+%22home%22%5D.value+eq+%22Test_User_ab6490ee%40contoso.com%22'), 200,
+		  'Entra: the same address as a home email');
+SELECT is((pg_temp.b() ->> 'totalResults')::int, 0, 'Entra: not found: the element must pass both conditions');
 -- PATCH as Entra sends it without aadOptscim062020: capitalised ops, string booleans
 SELECT is(pg_temp.call('entra', 'PATCH', '/Users/' || :'entra_user', body => $$
 	{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[

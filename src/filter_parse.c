@@ -1293,7 +1293,13 @@ parse_value(Parser *p, int op_pos, size_t op_len)
 	return v;
 }
 
-/* The value filter of attrPath "[" valFilter "]"; the current token is "[". */
+static ScimFilterNode *parse_attr_exp(Parser *p, int depth, const ScimAttrPath *vp);
+
+/*
+ * The value filter of attrPath "[" valFilter "]" (and of Entra ID's
+ * attrPath "[" valFilter "]" "." subAttr compareOp compValue); the current
+ * token is "[".
+ */
 static ScimFilterNode *
 parse_value_path(Parser *p, int depth, const ScimAttrPath *vp, ScimFilterNode *n,
 				 const ScimAttrPath *path, const PathCut *cut, int path_pos, size_t path_len)
@@ -1323,9 +1329,31 @@ parse_value_path(Parser *p, int depth, const ScimAttrPath *vp, ScimFilterNode *n
 	next(p);
 	if (p->tok.kind == TK_DOT)
 	{
-		set_error(p, p->tok.pos, "unexpected \".\" after a value filter at position %d; a "
-				  "sub-attribute may follow \"]\" only in a PATCH path", p->tok.pos);
-		return NULL;
+		/*
+		 * Microsoft Entra ID's emails[type eq "work"].value eq "x", outside
+		 * RFC 7644's grammar: the element that passes the value filter
+		 * must also pass the comparison of its sub-attribute, i.e.
+		 * emails[type eq "work" and value eq "x"].
+		 */
+		int			dot = p->tok.pos;
+		ScimFilterNode *cmp;
+		ScimFilterNode *both;
+
+		next(p);
+		if (p->tok.kind != TK_WORD)
+		{
+			set_error(p, p->tok.pos, "expected a sub-attribute name after \".\" at position %d", dot);
+			return NULL;
+		}
+		cmp = parse_attr_exp(p, depth + 1, &n->u.vp.path);
+		if (cmp == NULL)
+			return NULL;
+		both = new_node(p, SF_AND, dot);
+		if (both == NULL)
+			return NULL;
+		both->u.bin.left = n->u.vp.filter;
+		both->u.bin.right = cmp;
+		n->u.vp.filter = both;
 	}
 	return n;
 }

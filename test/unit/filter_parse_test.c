@@ -175,6 +175,14 @@ test_rfc_examples(void)
 				"{\"op\":\"eq\",\"attr\":\"type\",\"value\":\"work\"},{\"op\":\"co\",\"attr\":\"value\",\"value\":\"@example.com\"}]}},"
 				"{\"op\":\"valuePath\",\"attr\":\"ims\",\"filter\":{\"op\":\"and\",\"args\":["
 				"{\"op\":\"eq\",\"attr\":\"type\",\"value\":\"xmpp\"},{\"op\":\"co\",\"attr\":\"value\",\"value\":\"@foo.com\"}]}}]}");
+	/* Microsoft Entra ID's form: emails[type eq "work"].value eq "x" = emails[type eq "work" and value eq "x"] */
+	expect_json("emails[type eq \"work\"].value eq \"ann@example.com\"",
+				"{\"op\":\"valuePath\",\"attr\":\"emails\",\"filter\":{\"op\":\"and\",\"args\":["
+				"{\"op\":\"eq\",\"attr\":\"type\",\"value\":\"work\"},{\"op\":\"eq\",\"attr\":\"value\",\"value\":\"ann@example.com\"}]}}");
+	expect_json("emails[type eq \"work\" or primary eq true].value pr and active eq true",
+				"{\"op\":\"and\",\"args\":[{\"op\":\"valuePath\",\"attr\":\"emails\",\"filter\":{\"op\":\"and\",\"args\":["
+				"{\"op\":\"or\",\"args\":[{\"op\":\"eq\",\"attr\":\"type\",\"value\":\"work\"},{\"op\":\"eq\",\"attr\":\"primary\",\"value\":true}]},"
+				"{\"op\":\"pr\",\"attr\":\"value\"}]}},{\"op\":\"eq\",\"attr\":\"active\",\"value\":true}]}");
 	/* the examples of section 3.4.3 (POST /.search) and 3.5.2 paths */
 	expect_json("displayName sw \"smith\"",
 				"{\"op\":\"sw\",\"attr\":\"displayName\",\"value\":\"smith\"}");
@@ -279,8 +287,13 @@ test_errors(void)
 	expect_error("a. eq 1", 0, "invalid attribute path \"a.\" at position 0");
 	expect_error("a-$ eq 1", 0, "invalid attribute path \"a-$\" at position 0");
 	expect_error("urn:foo: eq 1", 0, "expected an attribute name after the schema URN in \"urn:foo:\" at position 0");
-	expect_error("emails[value eq \"x\"].value eq \"y\"", 20,
-				 "unexpected \".\" after a value filter at position 20; a sub-attribute may follow \"]\" only in a PATCH path");
+	/* Entra ID's attr[filter].sub op value: a sub-attribute and a comparison must follow */
+	expect_error("emails[type eq \"work\"].", 23, "expected a sub-attribute name after \".\" at position 22");
+	expect_error("emails[type eq \"work\"].value", 28,
+				 "expected a comparison operator after \"value\" at end of filter, position 28");
+	expect_error("emails[type eq \"work\"].value[x eq 1]", 28, "value filters cannot be nested (\"[\" at position 28)");
+	expect_error("emails[type eq \"work\"].name.x eq 1", 23,
+				 "inside the value filter of \"emails\", \"name.x\" must be a plain sub-attribute name (position 23)");
 	expect_error("emails[type[x eq 1] eq 2]", 11, "value filters cannot be nested (\"[\" at position 11)");
 	expect_error("emails.value[type eq \"x\"]", 12,
 				 "a value filter must follow an attribute name, not the sub-attribute \"emails.value\" (\"[\" at position 12)");
