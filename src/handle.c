@@ -10,10 +10,11 @@
  *
  *		GET /Users?filter=userName eq "..."		(or externalId eq "...")
  *
- * with at most startIndex and count besides, which is answered here with
- * kept plans: the token, the lookup (the same SQL the router's own fast
- * path runs), the resources through the one mapping (mapping.c), and the
- * System Log row.  The status, headers, body and log row are exactly the
+ * with at most startIndex and count besides, which is answered here: the
+ * token and the userName lookup by one probe of their unique indexes
+ * (index_probe.c), the externalId lookup by kept plans of the SQL the
+ * router's own fast path runs, the resources through the one mapping
+ * (mapping.c), and the System Log row by a kept plan.  The status, headers, body and log row are exactly the
  * router's: sql/55_handle_fast.sql sends the same requests both ways and
  * compares them.  A request the fast path does not recognise down to the
  * last detail, a token it cannot accept, or any error inside it goes to
@@ -31,19 +32,23 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 #include "utils/resowner.h"
 #include "utils/typcache.h"
 
 #include "filter.h"
+#include "index_probe.h"
 #include "mapping.h"
 #include "scim_provision.h"
 
@@ -339,63 +344,91 @@ push_int(JsonbParseState **st, const char *key, int64 n)
 	pushJsonbValue(st, WJB_VALUE, &v);
 }
 
-/*
- * The page, the total and the ListResponse of a recognised lookup.  Runs in
- * a subtransaction of the caller's: any error is the router's to answer.
- */
-static Jsonb *
-answer(FastLookup *f, ScimRenderCache **render_cache, MemoryContext result_cxt, int64 *total_out,
-	   int *page_out)
+/* A page of rendered users and the total of the lookup. */
+typedef struct FastPage
 {
-	static SPIPlanPtr page_plan[2];
-	static SPIPlanPtr count_plan[2];
-	int			k = f->by_user_name ? 0 : 1;
-	Datum		values[4];
-	JsonbParseState *st = NULL;
-	JsonbValue	v;
 	Jsonb	  **resources;
 	int			page;
 	int64		total;
+} FastPage;
+
+/*
+ * userName eq: at most one user (users_workspace_user_name_idx is unique),
+ * found by one probe of that index; on the first page or on none.
+ */
+static void
+page_by_user_name(FastLookup *f, ScimRenderCache **render_cache, MemoryContext result_cxt,
+				  FastPage *out)
+{
+	ScimProbe	probe;
+	Datum		keys[2];
+	Oid			eq[2] = {F_TEXTEQ, F_TEXTEQ};
+
+	/* the index is on (workspace, lower(user_name)) */
+	keys[0] = PointerGetDatum(f->workspace);
+	keys[1] = DirectFunctionCall1Coll(lower, DEFAULT_COLLATION_OID, CStringGetTextDatum(f->value));
+	out->resources = MemoryContextAlloc(result_cxt, sizeof(Jsonb *));
+	out->page = 0;
+	out->total = 0;
+	scim_probe_begin(&probe, "users", "users_workspace_user_name_idx", 2, keys, eq);
+	if (scim_probe_next(&probe))
+	{
+		out->total = 1;
+		if (f->start == 1)
+		{
+			bool		should_free;
+			HeapTuple	tup = ExecFetchSlotHeapTuple(probe.slot, false, &should_free);
+
+			out->resources[0] = scim_render_user_resource(tup, RelationGetDescr(probe.heap), NULL, NULL,
+														  render_cache, result_cxt);
+			out->page = 1;
+			if (should_free)
+				heap_freetuple(tup);
+		}
+	}
+	scim_probe_end(&probe);
+}
+
+/* externalId eq (not unique): as scim._list_users runs it, with kept plans. */
+static void
+page_by_external_id(FastLookup *f, ScimRenderCache **render_cache, MemoryContext result_cxt,
+					FastPage *out)
+{
+	static SPIPlanPtr page_plan = NULL;
+	static SPIPlanPtr count_plan = NULL;
+	Datum		values[4];
 	int			ret;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (page_plan[0] == NULL)
+	if (page_plan == NULL)
 	{
 		Oid			types[4] = {TEXTOID, TEXTOID, INT8OID, INT8OID};
 
-		/* as scim._list_users runs them (55_handle.sql) */
-#define PAGE_SQL(cond) \
-		"SELECT u FROM scim.users u" \
-		" WHERE u.workspace OPERATOR(pg_catalog.=) $1 AND " cond \
-		" ORDER BY u.created_at, u.id LIMIT $3 OFFSET $4"
-#define COUNT_SQL(cond) \
-		"SELECT pg_catalog.count(*) FROM scim.users u" \
-		" WHERE u.workspace OPERATOR(pg_catalog.=) $1 AND " cond
-#define BY_USER_NAME "pg_catalog.lower(u.user_name) OPERATOR(pg_catalog.=) pg_catalog.lower($2)"
-#define BY_EXTERNAL_ID "u.external_id OPERATOR(pg_catalog.=) $2"
-		page_plan[0] = keep_plan(PAGE_SQL(BY_USER_NAME), 4, types);
-		page_plan[1] = keep_plan(PAGE_SQL(BY_EXTERNAL_ID), 4, types);
-		count_plan[0] = keep_plan(COUNT_SQL(BY_USER_NAME), 2, types);
-		count_plan[1] = keep_plan(COUNT_SQL(BY_EXTERNAL_ID), 2, types);
+		page_plan = keep_plan("SELECT u FROM scim.users u"
+							  " WHERE u.workspace OPERATOR(pg_catalog.=) $1"
+							  " AND u.external_id OPERATOR(pg_catalog.=) $2"
+							  " ORDER BY u.created_at, u.id LIMIT $3 OFFSET $4", 4, types);
+		count_plan = keep_plan("SELECT pg_catalog.count(*) FROM scim.users u"
+							   " WHERE u.workspace OPERATOR(pg_catalog.=) $1"
+							   " AND u.external_id OPERATOR(pg_catalog.=) $2", 2, types);
 	}
-
 	values[0] = PointerGetDatum(f->workspace);
 	values[1] = CStringGetTextDatum(f->value);
 	values[2] = Int64GetDatum(f->count);
 	values[3] = Int64GetDatum(f->start - 1);
-	ret = SPI_execute_plan(page_plan[k], values, NULL, true, 0);
+	ret = SPI_execute_plan(page_plan, values, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	page = (int) SPI_processed;
+	out->page = (int) SPI_processed;
 
 	/* rendered in the caller's context: the tuples go with SPI_finish */
-	resources = MemoryContextAlloc(result_cxt, sizeof(Jsonb *) * Max(page, 1));
-	for (int i = 0; i < page; i++)
+	out->resources = MemoryContextAlloc(result_cxt, sizeof(Jsonb *) * Max(out->page, 1));
+	for (int i = 0; i < out->page; i++)
 	{
 		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-		HeapTupleHeader th = DatumGetHeapTupleHeader(d);
+		HeapTupleHeader th = DatumGetHeapTupleHeader(SPI_getbinval(SPI_tuptable->vals[i],
+																	 SPI_tuptable->tupdesc, 1, &isnull));
 		TupleDesc	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(th),
 												  HeapTupleHeaderGetTypMod(th));
 		HeapTupleData tup;
@@ -406,24 +439,42 @@ answer(FastLookup *f, ScimRenderCache **render_cache, MemoryContext result_cxt, 
 		tup.t_tableOid = InvalidOid;
 		tup.t_data = th;
 		old = MemoryContextSwitchTo(result_cxt);
-		resources[i] = scim_render_user_resource(&tup, desc, NULL, NULL, render_cache, result_cxt);
+		out->resources[i] = scim_render_user_resource(&tup, desc, NULL, NULL, render_cache, result_cxt);
 		MemoryContextSwitchTo(old);
 		ReleaseTupleDesc(desc);
 	}
 
 	/* a page that is not full (or an empty first page) tells the total */
-	if (page < f->count && (page > 0 || f->start == 1))
-		total = f->start - 1 + page;
+	if (out->page < f->count && (out->page > 0 || f->start == 1))
+		out->total = f->start - 1 + out->page;
 	else
 	{
 		bool		isnull;
 
-		ret = SPI_execute_plan(count_plan[k], values, NULL, true, 1);
+		ret = SPI_execute_plan(count_plan, values, NULL, true, 1);
 		if (ret != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-		total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		out->total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 	SPI_finish();
+}
+
+/*
+ * The ListResponse of a recognised lookup.  Runs in a subtransaction of the
+ * caller's: any error is the router's to answer.
+ */
+static Jsonb *
+answer(FastLookup *f, ScimRenderCache **render_cache, MemoryContext result_cxt, int64 *total_out,
+	   int *page_out)
+{
+	FastPage	pg;
+	JsonbParseState *st = NULL;
+	JsonbValue	v;
+
+	if (f->by_user_name)
+		page_by_user_name(f, render_cache, result_cxt, &pg);
+	else
+		page_by_external_id(f, render_cache, result_cxt, &pg);
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	push_key(&st, "schemas");
@@ -433,21 +484,21 @@ answer(FastLookup *f, ScimRenderCache **render_cache, MemoryContext result_cxt, 
 	v.val.string.len = strlen(URN_LIST_RESPONSE);
 	pushJsonbValue(&st, WJB_ELEM, &v);
 	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
-	push_int(&st, "totalResults", total);
+	push_int(&st, "totalResults", pg.total);
 	push_int(&st, "startIndex", f->start);
-	push_int(&st, "itemsPerPage", page);
+	push_int(&st, "itemsPerPage", pg.page);
 	push_key(&st, "Resources");
 	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
-	for (int i = 0; i < page; i++)
+	for (int i = 0; i < pg.page; i++)
 	{
 		v.type = jbvBinary;
-		v.val.binary.data = &resources[i]->root;
-		v.val.binary.len = VARSIZE(resources[i]) - VARHDRSZ;
+		v.val.binary.data = &pg.resources[i]->root;
+		v.val.binary.len = VARSIZE(pg.resources[i]) - VARHDRSZ;
 		pushJsonbValue(&st, WJB_ELEM, &v);
 	}
 	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
-	*total_out = total;
-	*page_out = page;
+	*total_out = pg.total;
+	*page_out = pg.page;
 	return jsonb_of(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 

@@ -38,13 +38,8 @@
  */
 #include "postgres.h"
 
-#include "access/genam.h"
 #include "access/htup_details.h"
-#include "access/table.h"
-#include "access/tableam.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -52,14 +47,12 @@
 #include "utils/datetime.h"
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/rel.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 #include "utils/uuid.h"
 
+#include "index_probe.h"
 #include "mapping.h"
 #include "registry.h"
 
@@ -1375,21 +1368,26 @@ resolve_columns(TupleDesc desc, RenderColumns *rc)
 	}
 }
 
-static bool
-get_col(HeapTuple tup, TupleDesc desc, int attno, Datum *out)
+/* A row's columns, deformed once (heap_getattr per column walks the row anew). */
+typedef struct RowColumns
 {
-	bool		isnull;
+	Datum	   *values;
+	bool	   *nulls;
+} RowColumns;
 
-	*out = heap_getattr(tup, attno, desc, &isnull);
-	return !isnull;
+static bool
+get_col(const RowColumns *row, int attno, Datum *out)
+{
+	*out = row->values[attno - 1];
+	return !row->nulls[attno - 1];
 }
 
 static void
-put_text_col(JsonbValue *obj, const char *name, HeapTuple tup, TupleDesc desc, int attno)
+put_text_col(JsonbValue *obj, const char *name, const RowColumns *row, int attno)
 {
 	Datum		d;
 
-	if (get_col(tup, desc, attno, &d))
+	if (get_col(row, attno, &d))
 		jv_put(obj, name, jv_cstring(TextDatumGetCString(d)));
 }
 
@@ -1450,8 +1448,13 @@ render_user(HeapTuple tup, TupleDesc desc, RenderColumns *rc)
 	char	   *id = NULL;
 	char	   *email = NULL;
 	char	   *phone = NULL;
+	RowColumns	row;
 
-	if (get_col(tup, desc, rc->attributes, &d))
+	row.values = palloc(desc->natts * sizeof(Datum));
+	row.nulls = palloc(desc->natts * sizeof(bool));
+	heap_deform_tuple(tup, desc, row.values, row.nulls);
+
+	if (get_col(&row, rc->attributes, &d))
 	{
 		Jsonb	   *jb = DatumGetJsonbP(d);
 
@@ -1473,32 +1476,32 @@ render_user(HeapTuple tup, TupleDesc desc, RenderColumns *rc)
 		jv_put(res, jv_cstr(&p->key), &p->value);
 	}
 
-	if (get_col(tup, desc, rc->id, &d))
+	if (get_col(&row, rc->id, &d))
 	{
 		id = DatumGetCString(DirectFunctionCall1(uuid_out, d));
 		jv_put(res, "id", jv_cstring(id));
 	}
-	put_text_col(res, "externalId", tup, desc, rc->external_id);
-	put_text_col(res, "userName", tup, desc, rc->user_name);
+	put_text_col(res, "externalId", &row, rc->external_id);
+	put_text_col(res, "userName", &row, rc->user_name);
 
 	name = jv_get(attrs, "name", false);
 	name = name ? jv_unpack(name) : jv_object();
 	if (name->type != jbvObject)
 		name = jv_object();
-	put_text_col(name, "givenName", tup, desc, rc->given_name);
-	put_text_col(name, "familyName", tup, desc, rc->family_name);
+	put_text_col(name, "givenName", &row, rc->given_name);
+	put_text_col(name, "familyName", &row, rc->family_name);
 	if (name->val.object.nPairs > 0)
 		jv_put(res, "name", name);
 
-	put_text_col(res, "displayName", tup, desc, rc->display_name);
-	put_text_col(res, "title", tup, desc, rc->title);
-	put_text_col(res, "userType", tup, desc, rc->user_type);
-	if (get_col(tup, desc, rc->active, &d))
+	put_text_col(res, "displayName", &row, rc->display_name);
+	put_text_col(res, "title", &row, rc->title);
+	put_text_col(res, "userType", &row, rc->user_type);
+	if (get_col(&row, rc->active, &d))
 		jv_put(res, "active", jv_bool(DatumGetBool(d)));
 
-	if (get_col(tup, desc, rc->email, &d))
+	if (get_col(&row, rc->email, &d))
 		email = TextDatumGetCString(d);
-	if (get_col(tup, desc, rc->phone, &d))
+	if (get_col(&row, rc->phone, &d))
 		phone = TextDatumGetCString(d);
 	if (email || jv_get(res, "emails", false))
 		jv_put(res, "emails", reconcile_multi(jv_get(res, "emails", false), email));
@@ -1512,8 +1515,8 @@ render_user(HeapTuple tup, TupleDesc desc, RenderColumns *rc)
 	ent = ent ? jv_unpack(ent) : jv_object();
 	if (ent->type != jbvObject)
 		ent = jv_object();
-	put_text_col(ent, "organization", tup, desc, rc->organization);
-	put_text_col(ent, "department", tup, desc, rc->department);
+	put_text_col(ent, "organization", &row, rc->organization);
+	put_text_col(ent, "department", &row, rc->department);
 	if (ent->val.object.nPairs > 0)
 	{
 		jv_put(res, SCIM_MAP_URN_ENTERPRISE, ent);
@@ -1521,7 +1524,7 @@ render_user(HeapTuple tup, TupleDesc desc, RenderColumns *rc)
 	}
 
 	ext = jv_object();
-	put_text_col(ext, "userType", tup, desc, rc->user_type);
+	put_text_col(ext, "userType", &row, rc->user_type);
 	if (ext->val.object.nPairs > 0)
 	{
 		jv_put(res, SCIM_MAP_URN_PROVISION, ext);
@@ -1531,14 +1534,14 @@ render_user(HeapTuple tup, TupleDesc desc, RenderColumns *rc)
 
 	meta = jv_object();
 	jv_put(meta, "resourceType", jv_cstring("User"));
-	if (get_col(tup, desc, rc->created_at, &d))
+	if (get_col(&row, rc->created_at, &d))
 	{
 		char	   *s = format_timestamp(DatumGetTimestampTz(d));
 
 		if (s)
 			jv_put(meta, "created", jv_cstring(s));
 	}
-	if (get_col(tup, desc, rc->updated_at, &d))
+	if (get_col(&row, rc->updated_at, &d))
 	{
 		char	   *s = format_timestamp(DatumGetTimestampTz(d));
 
@@ -1554,7 +1557,7 @@ render_user(HeapTuple tup, TupleDesc desc, RenderColumns *rc)
 			blen--;
 		jv_put(meta, "location", jv_cstring(psprintf("%.*s/Users/%s", (int) blen, base, id)));
 	}
-	if (get_col(tup, desc, rc->version, &d))
+	if (get_col(&row, rc->version, &d))
 		jv_put(meta, "version", jv_cstring(psprintf("W/\"" INT64_FORMAT "\"", DatumGetInt64(d))));
 	jv_put(res, "meta", meta);
 	return res;
@@ -1984,41 +1987,19 @@ base_url_text(void)
  * Whether the user is a member of any group, by one probe of
  * group_members_member_id_idx: most users of most workspaces are in none,
  * and the probe costs a fraction of starting the membership query's
- * executor.  True (let the query decide) when the index is not found.
+ * executor.
  */
 static bool
 user_in_any_group(Datum id)
 {
-	Oid			nsp = get_namespace_oid("scim", true);
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid("group_members", nsp) : InvalidOid;
-	Oid			indexid = OidIsValid(nsp) ? get_relname_relid("group_members_member_id_idx", nsp) : InvalidOid;
-	Relation	heap;
-	Relation	index;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-	ScanKeyData key;
+	ScimProbe	probe;
+	Oid			eq[1] = {F_UUID_EQ};
 	bool		found;
 
-	if (!OidIsValid(relid) || !OidIsValid(indexid) || !ActiveSnapshotSet())
-		return true;
-	heap = table_open(relid, AccessShareLock);
-	index = index_open(indexid, AccessShareLock);
-	if (index->rd_index->indrelid != relid || index->rd_index->indnatts < 1 ||
-		index->rd_index->indkey.values[0] != 2 ||	/* (group_id, member_id): member_id */
-		TupleDescAttr(RelationGetDescr(heap), 1)->atttypid != UUIDOID)
-		found = true;
-	else
-	{
-		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, id);
-		slot = table_slot_create(heap, NULL);
-		scan = index_beginscan(heap, index, GetActiveSnapshot(), 1, 0);
-		index_rescan(scan, &key, 1, NULL, 0);
-		found = index_getnext_slot(scan, ForwardScanDirection, slot);
-		index_endscan(scan);
-		ExecDropSingleTupleTableSlot(slot);
-	}
-	index_close(index, AccessShareLock);
-	table_close(heap, AccessShareLock);
+	/* group_members_member_id_idx is on (member_id) */
+	scim_probe_begin(&probe, "group_members", "group_members_member_id_idx", 1, &id, eq);
+	found = scim_probe_next(&probe);
+	scim_probe_end(&probe);
 	return found;
 }
 

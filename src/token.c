@@ -24,8 +24,10 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/timestamp.h"
 
+#include "index_probe.h"
 #include "scim_provision.h"
 
 PG_FUNCTION_INFO_V1(scim_generate_token);
@@ -178,16 +180,16 @@ parse_token(const char *s, size_t len, size_t *token_len, char *id_out)
 text *
 scim_token_workspace(const char *value, size_t value_len)
 {
-	static SPIPlanPtr lookup_plan = NULL;
 	static SPIPlanPtr touch_plan = NULL;
 	const char *token;
 	size_t		token_len;
 	char		id[TOKEN_ID_HEX + 1];
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	Datum		values[1];
+	Datum		key;
+	Oid			eq[1] = {F_TEXTEQ};
+	ScimProbe	probe;
 	text	   *workspace = NULL;
-	bool		touch = true;
-	Datum		last_used;
+	bool		touch = false;
 	int			ret;
 
 	token = parse_token(value, value_len, &token_len, id);
@@ -195,67 +197,64 @@ scim_token_workspace(const char *value, size_t value_len)
 		return NULL;
 	sha256_bytes(token, token_len, digest);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (lookup_plan == NULL)
-	{
-		Oid			argtypes[1] = {TEXTOID};
-		SPIPlanPtr	p;
-
-		p = SPI_prepare("SELECT t.workspace, t.secret_hash, t.last_used_at FROM scim.tokens t"
-						" WHERE t.token_id OPERATOR(pg_catalog.=) $1 AND t.revoked_at IS NULL",
-						1, argtypes);
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		lookup_plan = p;
-
-		p = SPI_prepare("UPDATE scim.tokens t SET last_used_at = pg_catalog.now()"
-						" WHERE t.token_id OPERATOR(pg_catalog.=) $1"
-						" AND (t.last_used_at IS NULL"
-						"      OR t.last_used_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '1 minute'))",
-						1, argtypes);
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		touch_plan = p;
-	}
-
-	values[0] = CStringGetTextDatum(id);
-	ret = SPI_execute_plan(lookup_plan, values, NULL, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-
-	if (SPI_processed == 1)
+	/* the row of token_id (tokens_pkey), if not revoked */
+	key = CStringGetTextDatum(id);
+	scim_probe_begin(&probe, "tokens", "tokens_pkey", 1, &key, eq);
+	if (scim_probe_next(&probe))
 	{
 		bool		isnull;
-		Datum		ws = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		Datum		hash = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-		bytea	   *stored = DatumGetByteaPP(hash);
+		Datum		hash;
+		Datum		last_used;
 
-		if (VARSIZE_ANY_EXHDR(stored) == PG_SHA256_DIGEST_LENGTH &&
-			bytes_equal_ct((const uint8 *) VARDATA_ANY(stored), digest, PG_SHA256_DIGEST_LENGTH))
+		hash = slot_getattr(probe.slot, scim_probe_attnum(&probe, "secret_hash"), &isnull);
+		if (!isnull && slot_attisnull(probe.slot, scim_probe_attnum(&probe, "revoked_at")))
 		{
-			workspace = (text *) SPI_datumTransfer(ws, false, -1);
-			last_used = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
-			if (!isnull)
-				touch = DatumGetTimestampTz(last_used) <
+			bytea	   *stored = DatumGetByteaPP(hash);
+
+			if (VARSIZE_ANY_EXHDR(stored) == PG_SHA256_DIGEST_LENGTH &&
+				bytes_equal_ct((const uint8 *) VARDATA_ANY(stored), digest, PG_SHA256_DIGEST_LENGTH))
+			{
+				workspace = DatumGetTextPCopy(slot_getattr(probe.slot,
+														   scim_probe_attnum(&probe, "workspace"),
+														   &isnull));
+				last_used = slot_getattr(probe.slot, scim_probe_attnum(&probe, "last_used_at"), &isnull);
+				touch = isnull || DatumGetTimestampTz(last_used) <
 					GetCurrentTransactionStartTimestamp() - 60 * USECS_PER_SEC;
+			}
 		}
 	}
+	scim_probe_end(&probe);
 
 	/*
-	 * The touch plan's condition, checked here first so that most requests
-	 * skip the UPDATE; a read-only transaction (e.g. a GET through
-	 * PostgREST) cannot record use.
+	 * Record use at most once a minute (the touch plan checks again); a
+	 * read-only transaction (e.g. a GET through PostgREST) cannot.
 	 */
-	if (workspace != NULL && touch && !XactReadOnly)
+	if (touch && !XactReadOnly)
 	{
+		Datum		values[1] = {key};
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (touch_plan == NULL)
+		{
+			Oid			argtypes[1] = {TEXTOID};
+			SPIPlanPtr	p;
+
+			p = SPI_prepare("UPDATE scim.tokens t SET last_used_at = pg_catalog.now()"
+							" WHERE t.token_id OPERATOR(pg_catalog.=) $1"
+							" AND (t.last_used_at IS NULL"
+							"      OR t.last_used_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '1 minute'))",
+							1, argtypes);
+			if (p == NULL)
+				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+			SPI_keepplan(p);
+			touch_plan = p;
+		}
 		ret = SPI_execute_plan(touch_plan, values, NULL, false, 0);
 		if (ret != SPI_OK_UPDATE)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+		SPI_finish();
 	}
-	SPI_finish();
 	return workspace;
 }
 
