@@ -226,10 +226,13 @@ scim_token_workspace(const char *value, size_t value_len)
 	scim_probe_end(&probe);
 
 	/*
-	 * Record use at most once a minute (the touch plan checks again); a
-	 * read-only transaction (e.g. a GET through PostgREST) cannot.
+	 * Record use at most once a minute (the touch plan checks again).  Not
+	 * in a read-only transaction (e.g. a GET through PostgREST), which
+	 * cannot, nor under REPEATABLE READ or SERIALIZABLE, where a concurrent
+	 * request's touch of the same token would make this update fail with a
+	 * serialization error: a last-use time is not worth failing a request.
 	 */
-	if (touch && !XactReadOnly)
+	if (touch && !XactReadOnly && !IsolationUsesXactSnapshot())
 	{
 		Datum		values[1] = {key};
 

@@ -49,8 +49,9 @@ GRANT EXECUTE ON FUNCTION scim.user_resource(scim.users, text, text) TO scim_rea
 -- SQLSTATE -> SCIM status, scimType and detail (doc/CONTRACTS.md).
 --   23505 -> 409 uniqueness; 23514, 23502 -> 400 invalidValue;
 --   class 22 -> 400 with the message's "scimType: " prefix, else invalidValue;
---   42501 -> 403; anything else -> 500 with a generic detail (the server log
---   has the rest).
+--   42501 -> 403; 40001, 40P01, 55P03 -> 503 (retryable: a concurrent
+--   transaction won; scim.handle adds Retry-After); anything else -> 500
+--   with a generic detail (the server log has the rest).
 CREATE FUNCTION scim._scim_error(sqlstate text, message text, message_detail text, user_name text,
 								 OUT status integer, OUT scim_type text, OUT detail text)
 	LANGUAGE plpgsql IMMUTABLE
@@ -83,6 +84,12 @@ BEGIN
 	ELSIF sqlstate = '42501' THEN
 		status := 403;
 		detail := 'permission denied';
+	ELSIF sqlstate IN ('40001', '40P01', '55P03') THEN
+		-- a concurrent transaction won (serialization failure, deadlock, lock
+		-- timeout): nothing was written, and the same request can succeed
+		status := 503;
+		detail := 'the request conflicted with a concurrent change and was not applied; retry it';
+		RETURN;
 	ELSE
 		status := 500;
 		detail := 'internal error; the server log has the details';

@@ -495,6 +495,9 @@ BEGIN
 			log_id := NULL;		-- the new row was rolled back
 		END IF;
 		headers := jsonb_build_object('Content-Type', 'application/scim+json');
+		IF status = 503 THEN
+			headers := headers || jsonb_build_object('Retry-After', '1');
+		END IF;
 		body := scim._error(status, log_type, log_detail);
 	END;
 
