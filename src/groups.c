@@ -346,8 +346,8 @@ open_members(StringInfo buf, bool needs_user)
 {
 	appendStringInfoString(buf, "EXISTS (SELECT 1 FROM scim.group_members m");
 	if (needs_user)
-		appendStringInfoString(buf, " JOIN scim.users mu ON mu.id = m.member_id");
-	appendStringInfoString(buf, " WHERE m.group_id = g.id AND ");
+		appendStringInfoString(buf, " JOIN scim.users mu ON mu.id " SCIM_SQL_OP("=") " m.member_id");
+	appendStringInfoString(buf, " WHERE m.group_id " SCIM_SQL_OP("=") " g.id AND ");
 }
 
 /* Whether a value filter compares "display" (then the users join is needed). */
@@ -418,7 +418,7 @@ emit_compare(StringInfo buf, const ScimFilterNode *node, const ScimAttrPath *par
 			/* members pr / members eq null */
 			bool		absent = (t.kind == SFV_NULL && op == SF_EQ);
 
-			appendStringInfo(buf, "(%sEXISTS (SELECT 1 FROM scim.group_members m WHERE m.group_id = g.id))",
+			appendStringInfo(buf, "(%sEXISTS (SELECT 1 FROM scim.group_members m WHERE m.group_id " SCIM_SQL_OP("=") " g.id))",
 							 absent ? "NOT " : "");
 			return;
 		}
