@@ -11,7 +11,7 @@
 \set ON_ERROR_ROLLBACK 1
 \set ON_ERROR_STOP true
 BEGIN;
-SELECT plan(81);
+SELECT plan(103);
 
 SET LOCAL track_functions = 'pl';
 SET LOCAL scim_provision.base_url = 'https://sp.example.com/scim/v2/';
@@ -33,7 +33,7 @@ SELECT body ->> 'id' AS cy FROM scim.handle('POST', '/Users', NULL, :'auth',
 SELECT body ->> 'id' AS eng FROM scim.handle('POST', '/Groups', NULL, :'auth',
 	jsonb_build_object('displayName', 'Eng', 'members', jsonb_build_array(jsonb_build_object('value', :'ann')))::text) \gset
 -- the same userName in another workspace must not show
-SELECT status FROM scim.handle('POST', '/Users', NULL, jsonb_build_object('authorization', :'other_tok'),
+SELECT body ->> 'id' AS other_ann FROM scim.handle('POST', '/Users', NULL, jsonb_build_object('authorization', :'other_tok'),
 	'{"userName":"ann@example.com","externalId":"ext-ann"}') \gset
 
 CREATE TEMP TABLE reqs (n serial, method text, path text, query text, headers jsonb, fast boolean, what text);
@@ -59,6 +59,10 @@ INSERT INTO reqs (method, path, query, headers, fast, what) VALUES
 	('GET', '/Users', 'filter=userName%20eq%20%22ann%40example.com%22', jsonb_build_object('Authorization', 'bearer ' || substr(:'tok', 8)), true, 'header name and scheme in another case'),
 	('GET', '/Users', 'filter=userName%20eq%20%22ann%40example.com%22', :'auth'::jsonb || '{"accept":"application/scim+json"}', true, 'other headers'),
 	('GET', '/Users', 'filter=%20userName%20eq%20%22ann%40example.com%22%20', :'auth'::jsonb, true, 'white space around the filter'),
+	('GET', '/Users/' || :'ann', NULL, :'auth'::jsonb, true, 'a user by id (ETag, groups)'),
+	('get', '/users/' || upper(:'ann') || '/', NULL, :'auth'::jsonb, true, 'a user by id in upper case, trailing slash'),
+	('GET', 'Users/' || replace(:'cy', '-', ''), '', :'auth'::jsonb, true, 'a user by id without hyphens'),
+	('GET', '/Users/' || :'bob' || '?aadOptscim062020', NULL, :'auth'::jsonb, true, 'a user by id, an unknown parameter'),
 	-- the router's
 	('GET', '/Users', 'filter=userName%20eq%20%22ann%40example.com%22&count=0', :'auth'::jsonb, false, 'count=0: totalResults only'),
 	('GET', '/Users', 'filter=userName%20eq%20%22ann%40example.com%22&count=-1', :'auth'::jsonb, false, 'a negative count is 0'),
@@ -75,7 +79,13 @@ INSERT INTO reqs (method, path, query, headers, fast, what) VALUES
 	('GET', '/Users', 'filter=userName%20eq%20%22ann%40example.com%22', '{"authorization":"Bearer scim_000000000000000000000000_x"}', false, 'an unknown token: 401'),
 	('GET', '/Users', 'filter=userName%20eq%20%22ann%40example.com%22', '{"authorization":"Basic abc"}', false, 'another scheme: 401'),
 	('GET', '/Users', NULL, :'auth'::jsonb, false, 'no filter'),
-	('GET', '/Users/' || :'ann', 'filter=userName%20eq%20%22ann%40example.com%22', :'auth'::jsonb, false, 'a resource path'),
+	('GET', '/Users/' || :'ann', 'filter=userName%20eq%20%22ann%40example.com%22', :'auth'::jsonb, false, 'a user by id with a SCIM parameter'),
+	('GET', '/Users/' || :'ann', 'attributes=userName', :'auth'::jsonb, false, 'a user by id with attributes'),
+	('GET', '/Users/00000000-0000-0000-0000-000000000000', NULL, :'auth'::jsonb, false, 'an unknown id: 404'),
+	('GET', '/Users/' || :'other_ann', NULL, :'auth'::jsonb, false, 'another workspace''s user: 404'),
+	('GET', '/Users/not-an-id', NULL, :'auth'::jsonb, false, 'not an id: 404'),
+	('GET', '/Users/' || :'ann', NULL, :'auth'::jsonb || '{"If-None-Match":"W/\"1\""}', false, 'If-None-Match: 304'),
+	('GET', '/Users/' || :'ann', NULL, :'auth'::jsonb || '{"if-none-match":"W/\"9\""}', false, 'If-None-Match of another version'),
 	('POST', '/Users/.search', NULL, :'auth'::jsonb, false, 'POST'),
 	('GET', '/Groups', 'filter=displayName%20eq%20%22Eng%22', :'auth'::jsonb, false, 'Groups');
 
@@ -126,6 +136,11 @@ SELECT is((SELECT (body -> 'Resources' -> 0 -> 'groups' -> 0 ->> '$ref') FROM ou
 		  'https://sp.example.com/scim/v2/Groups/' || :'eng', 'the fast path shows the user''s groups, with the base URL');
 SELECT is((SELECT (body ->> 'totalResults') || '/' || (body ->> 'itemsPerPage') FROM outcome WHERE n = 9 AND mode = 'fast'),
 		  '2/1', 'a full page: totalResults counted, itemsPerPage 1');
+SELECT is((SELECT o.status || ' ' || (o.headers ->> 'ETag') || ' ' || (o.body ->> 'userName') || ' ' || (o.log -> 0 ->> 'resource_id')
+		   FROM outcome o JOIN reqs r USING (n) WHERE r.what = 'a user by id (ETag, groups)' AND o.mode = 'fast'),
+		  '200 W/"1" ann@example.com ' || :'ann', 'a user by id: 200, its ETag, its resource, logged with its id');
+SELECT is((SELECT o.status FROM outcome o JOIN reqs r USING (n) WHERE r.what = 'If-None-Match: 304' AND o.mode = 'fast'),
+		  304, 'If-None-Match of the current version: 304 (by the router)');
 
 SELECT * FROM finish();
 ROLLBACK;

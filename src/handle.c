@@ -2,25 +2,27 @@
  *
  * handle.c
  *		scim.handle(method, path, query, headers, body): the entry point of
- *		the SCIM endpoint, and its fast path for the lookup every IdP sends
+ *		the SCIM endpoint, and its fast path for the reads every IdP sends
  *		before it creates or updates a user.
  *
  * Every request goes to the PL/pgSQL router scim._handle (55_handle.sql),
  * called straight through fmgr, except
  *
- *		GET /Users?filter=userName eq "..."		(or externalId eq "...")
+ *		GET /Users?filter=userName eq "..."		(or externalId eq "..."),
+ *			with at most startIndex and count besides;
+ *		GET /Users/{id}, with no SCIM parameter and no If-None-Match,
  *
- * with at most startIndex and count besides, which is answered here: the
- * token and the userName lookup by one probe of their unique indexes
- * (index_probe.c), the externalId lookup by kept plans of the SQL the
- * router's own fast path runs, the resources through the one mapping
- * (mapping.c), and the System Log row by a kept plan.  The status, headers, body and log row are exactly the
+ * which are answered here: the token, the userName lookup and the user by
+ * id by one probe of their unique indexes (index_probe.c), the externalId
+ * lookup by kept plans of the SQL the router's own fast path runs, the
+ * resources through the one mapping (mapping.c), and the System Log row by
+ * a kept plan.  The status, headers, body and log row are exactly the
  * router's: sql/55_handle_fast.sql sends the same requests both ways and
  * compares them.  A request the fast path does not recognise down to the
- * last detail, a token it cannot accept, or any error inside it goes to
- * the router, which answers it as it answers every other request.  So the
- * fast path never refuses anything itself, and has no error responses of
- * its own to keep in step with the router's.
+ * last detail, a token it cannot accept, a user it does not find, or any
+ * error inside it goes to the router, which answers it as it answers every
+ * other request.  So the fast path never refuses anything itself, and has
+ * no error responses of its own to keep in step with the router's.
  *
  * GUC scim_provision.fast_path (users.c) turns it off.
  *
@@ -56,15 +58,26 @@ PG_FUNCTION_INFO_V1(scim_handle);
 
 #define URN_LIST_RESPONSE "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
+typedef enum FastKind
+{
+	FAST_BY_USER_NAME,			/* GET /Users?filter=userName eq "..." */
+	FAST_BY_EXTERNAL_ID,		/* GET /Users?filter=externalId eq "..." */
+	FAST_BY_ID					/* GET /Users/{id} */
+} FastKind;
+
 /* What the fast path found in a request it can answer. */
 typedef struct FastLookup
 {
-	bool		by_user_name;	/* userName eq, else externalId eq */
-	char	   *value;			/* the compared string */
-	char	   *filter;			/* the filter parameter as decoded */
-	int64		start;			/* startIndex, >= 1 */
-	int64		count;			/* count, 1 .. max_results */
+	FastKind	kind;
+	char	   *value;			/* the compared string (lists) */
+	char	   *filter;			/* the filter parameter as decoded (lists) */
+	int64		start;			/* startIndex, >= 1 (lists) */
+	int64		count;			/* count, 1 .. max_results (lists) */
+	Datum		id;				/* the user's id (FAST_BY_ID) */
 	text	   *workspace;		/* from the token */
+	/* what the answer found, for the log row and the headers (FAST_BY_ID) */
+	text	   *user_name;
+	int64		version;
 } FastLookup;
 
 static bool
@@ -95,11 +108,13 @@ method_is_get(text *method)
 }
 
 /*
- * The path is /Users (one non-empty segment, any case, slashes around it
- * tolerated); a query string after '?' is returned in *query_in_path.
+ * The path is /Users or /Users/{segment} (non-empty segments, the first in
+ * any case, slashes around them tolerated, as the router splits it): the
+ * number of segments (1 or 2), else 0.  A query string after '?' is
+ * returned in *query_in_path, the second segment in *seg2.
  */
-static bool
-path_is_users(text *path, const char **query_in_path, int *query_len)
+static int
+users_path(text *path, const char **query_in_path, int *query_len, const char **seg2, int *seg2_len)
 {
 	const char *s = VARDATA_ANY(path);
 	int			len = VARSIZE_ANY_EXHDR(path);
@@ -126,9 +141,33 @@ path_is_users(text *path, const char **query_in_path, int *query_len)
 		while (i < plen && s[i] != '/')
 			i++;
 		segments++;
-		users = equals_ci(s + start, i - start, "users");
+		if (segments == 1)
+			users = equals_ci(s + start, i - start, "users");
+		else if (segments == 2)
+		{
+			*seg2 = s + start;
+			*seg2_len = i - start;
+		}
 	}
-	return segments == 1 && users;
+	return users && segments <= 2 ? segments : 0;
+}
+
+/* 8-4-4-4-12 hexadecimal digits, each hyphen optional, as the router's pattern reads an id. */
+static bool
+is_user_id(const char *s, int len)
+{
+	static const int groups[5] = {8, 4, 4, 4, 12};
+	int			i = 0;
+
+	for (int g = 0; g < 5; g++)
+	{
+		if (g > 0 && i < len && s[i] == '-')
+			i++;
+		for (int k = 0; k < groups[g]; k++, i++)
+			if (i >= len || !isxdigit((unsigned char) s[i]))
+				return false;
+	}
+	return i == len;
 }
 
 /*
@@ -169,9 +208,12 @@ int_param(const char *s, int len, int64 dflt, int64 *out)
 	return true;
 }
 
-/* The one Authorization header value, when it is "Bearer <something>". */
+/*
+ * The one Authorization header value, when it is "Bearer <something>";
+ * *conditional tells whether an If-None-Match header came too.
+ */
 static bool
-bearer_header(Jsonb *headers, const char **value, int *value_len)
+bearer_header(Jsonb *headers, const char **value, int *value_len, bool *conditional)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -179,13 +221,18 @@ bearer_header(Jsonb *headers, const char **value, int *value_len)
 	bool		found = false;
 	bool		is_auth = false;
 
+	*conditional = false;
 	if (headers == NULL || !JB_ROOT_IS_OBJECT(headers))
 		return false;
 	it = JsonbIteratorInit(&headers->root);
 	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		if (r == WJB_KEY)
+		{
 			is_auth = equals_ci(v.val.string.val, v.val.string.len, "authorization");
+			if (equals_ci(v.val.string.val, v.val.string.len, "if-none-match"))
+				*conditional = true;
+		}
 		else if (r == WJB_VALUE && is_auth)
 		{
 			/* twice in different case, or not a string: the router decides */
@@ -240,10 +287,15 @@ recognise(FunctionCallInfo fcinfo, FastLookup *f)
 	ScimFilterError err;
 	ScimFilterNode *node;
 	const char *attr;
+	const char *seg2 = NULL;
+	int			seg2_len = 0;
+	int			segments;
 	bool		ok = false;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || !method_is_get(PG_GETARG_TEXT_PP(0)) ||
-		!path_is_users(PG_GETARG_TEXT_PP(1), &query, &query_len))
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || !method_is_get(PG_GETARG_TEXT_PP(0)))
+		return false;
+	segments = users_path(PG_GETARG_TEXT_PP(1), &query, &query_len, &seg2, &seg2_len);
+	if (segments == 0)
 		return false;
 	/* the query argument wins over one left in the path */
 	if (!PG_ARGISNULL(2))
@@ -252,6 +304,24 @@ recognise(FunctionCallInfo fcinfo, FastLookup *f)
 
 		query = VARDATA_ANY(q);
 		query_len = VARSIZE_ANY_EXHDR(q);
+	}
+	if (segments == 2)
+	{
+		/* GET /Users/{id}: no SCIM parameter (attributes, ...) at all */
+		if (!is_user_id(seg2, seg2_len))
+			return false;
+		if (query != NULL)
+		{
+			if (!scim_query_decode(query, query_len, &params, &nparams))
+				return false;
+			for (int i = 0; i < nparams; i++)
+				for (int p = 0; scim_query_param_names[p]; p++)
+					if (params[i].name == scim_query_param_names[p])
+						return false;
+		}
+		f->kind = FAST_BY_ID;
+		f->id = DirectFunctionCall1(uuid_in, CStringGetDatum(pnstrdup(seg2, seg2_len)));
+		return true;
 	}
 	if (query == NULL || !scim_query_decode(query, query_len, &params, &nparams))
 		return false;
@@ -295,7 +365,7 @@ recognise(FunctionCallInfo fcinfo, FastLookup *f)
 		attr = node->u.cmp.path.attr;
 		if (pg_strcasecmp(attr, "userName") == 0 || pg_strcasecmp(attr, "externalId") == 0)
 		{
-			f->by_user_name = pg_strcasecmp(attr, "userName") == 0;
+			f->kind = pg_strcasecmp(attr, "userName") == 0 ? FAST_BY_USER_NAME : FAST_BY_EXTERNAL_ID;
 			f->value = pnstrdup(node->u.cmp.value->u.str.ptr, node->u.cmp.value->u.str.len);
 			f->filter = pnstrdup(filter, filter_len);
 			ok = true;
@@ -460,8 +530,48 @@ page_by_external_id(FastLookup *f, ScimRenderCache **render_cache, MemoryContext
 }
 
 /*
- * The ListResponse of a recognised lookup.  Runs in a subtransaction of the
- * caller's: any error is the router's to answer.
+ * GET /Users/{id}: the user's resource, found by one probe of users_pkey,
+ * or NULL when the id is unknown or another workspace's (the router
+ * answers 404).
+ */
+static Jsonb *
+user_by_id(FastLookup *f, ScimRenderCache **render_cache, MemoryContext result_cxt)
+{
+	ScimProbe	probe;
+	Oid			eq[1] = {F_UUID_EQ};
+	Jsonb	   *result = NULL;
+
+	scim_probe_begin(&probe, "users", "users_pkey", 1, &f->id, eq);
+	if (scim_probe_next(&probe))
+	{
+		bool		isnull;
+		Datum		ws = slot_getattr(probe.slot, scim_probe_attnum(&probe, "workspace"), &isnull);
+
+		if (!isnull && DatumGetBool(DirectFunctionCall2Coll(texteq, DEFAULT_COLLATION_OID, ws,
+															PointerGetDatum(f->workspace))))
+		{
+			bool		should_free;
+			HeapTuple	tup = ExecFetchSlotHeapTuple(probe.slot, false, &should_free);
+			MemoryContext old = MemoryContextSwitchTo(result_cxt);
+
+			f->user_name = DatumGetTextPCopy(slot_getattr(probe.slot,
+														  scim_probe_attnum(&probe, "user_name"), &isnull));
+			f->version = DatumGetInt64(slot_getattr(probe.slot, scim_probe_attnum(&probe, "version"), &isnull));
+			result = scim_render_user_resource(tup, RelationGetDescr(probe.heap), NULL, NULL,
+											   render_cache, result_cxt);
+			MemoryContextSwitchTo(old);
+			if (should_free)
+				heap_freetuple(tup);
+		}
+	}
+	scim_probe_end(&probe);
+	return result;
+}
+
+/*
+ * The answer of a recognised request, NULL when the router must give it.
+ * Runs in a subtransaction of the caller's: any error is the router's to
+ * answer.
  */
 static Jsonb *
 answer(FastLookup *f, ScimRenderCache **render_cache, MemoryContext result_cxt, int64 *total_out,
@@ -471,7 +581,9 @@ answer(FastLookup *f, ScimRenderCache **render_cache, MemoryContext result_cxt, 
 	JsonbParseState *st = NULL;
 	JsonbValue	v;
 
-	if (f->by_user_name)
+	if (f->kind == FAST_BY_ID)
+		return user_by_id(f, render_cache, result_cxt);
+	if (f->kind == FAST_BY_USER_NAME)
 		page_by_user_name(f, render_cache, result_cxt, &pg);
 	else
 		page_by_external_id(f, render_cache, result_cxt, &pg);
@@ -502,30 +614,44 @@ answer(FastLookup *f, ScimRenderCache **render_cache, MemoryContext result_cxt, 
 	return jsonb_of(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
-/* The System Log row of an answered lookup, as scim.log_attempt writes it. */
+/*
+ * The System Log row of an answered request, as scim.log_attempt writes it:
+ * a list's with its count and filter, a user's with its id and userName.
+ */
 static void
 log_lookup(FastLookup *f, text *path, int page, int64 total)
 {
 	static SPIPlanPtr plan = NULL;
-	Datum		values[3];
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	int			ret;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (plan == NULL)
 	{
-		Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+		Oid			types[5] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, TEXTOID};
 
 		plan = keep_plan("INSERT INTO scim.provisioning_log"
 						 " (workspace, source, method, path, resource_id, user_name, status, scim_type, detail)"
-						 " VALUES ($1, 'scim', 'GET', $2, NULL, NULL, 200, NULL, pg_catalog.\"left\"($3, 2000))",
-						 3, types);
+						 " VALUES ($1, 'scim', 'GET', $2, $3, $4, 200, NULL, pg_catalog.\"left\"($5, 2000))",
+						 5, types);
 	}
 	values[0] = PointerGetDatum(f->workspace);
 	values[1] = PointerGetDatum(path);
-	values[2] = CStringGetTextDatum(psprintf("%d of " INT64_FORMAT " result(s); filter: %s",
-											 page, total, f->filter));
-	ret = SPI_execute_plan(plan, values, NULL, false, 0);
+	if (f->kind == FAST_BY_ID)
+	{
+		values[2] = f->id;
+		values[3] = PointerGetDatum(f->user_name);
+		nulls[4] = 'n';
+	}
+	else
+	{
+		nulls[2] = nulls[3] = 'n';
+		values[4] = CStringGetTextDatum(psprintf("%d of " INT64_FORMAT " result(s); filter: %s",
+												 page, total, f->filter));
+	}
+	ret = SPI_execute_plan(plan, values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	SPI_finish();
@@ -536,7 +662,7 @@ log_lookup(FastLookup *f, text *path, int page, int64 total)
  * written), false when the router must answer instead (nothing written).
  */
 static bool
-fast_path(FunctionCallInfo fcinfo, Jsonb **body)
+fast_path(FunctionCallInfo fcinfo, Jsonb **body, int64 *etag_version)
 {
 	FastLookup	f;
 	const char *auth = NULL;
@@ -544,13 +670,16 @@ fast_path(FunctionCallInfo fcinfo, Jsonb **body)
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
 	ScimRenderCache *render_cache = NULL;
-	volatile int64 total = 0;
-	volatile int page = 0;
+	FastPage   *counts = palloc0(sizeof(FastPage));	/* written inside PG_TRY */
 	volatile bool answered = false;
 	Jsonb	   *volatile result = NULL;
+	bool		conditional;
 
 	if (!scim_fast_path || !recognise(fcinfo, &f) ||
-		!bearer_header(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3), &auth, &auth_len))
+		!bearer_header(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3), &auth, &auth_len, &conditional))
+		return false;
+	/* If-None-Match on a user (304 or 200): the router's */
+	if (f.kind == FAST_BY_ID && conditional)
 		return false;
 
 	/* the router authenticates outside its subtransaction too */
@@ -562,16 +691,11 @@ fast_path(FunctionCallInfo fcinfo, Jsonb **body)
 	MemoryContextSwitchTo(oldcontext);
 	PG_TRY();
 	{
-		int64		t;
-		int			n;
-
-		result = answer(&f, &render_cache, oldcontext, &t, &n);
-		total = t;
-		page = n;
+		result = answer(&f, &render_cache, oldcontext, &counts->total, &counts->page);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
-		answered = true;
+		answered = result != NULL;
 	}
 	PG_CATCH();
 	{
@@ -592,8 +716,9 @@ fast_path(FunctionCallInfo fcinfo, Jsonb **body)
 
 	if (!answered)
 		return false;
-	log_lookup(&f, PG_GETARG_TEXT_PP(1), page, total);
+	log_lookup(&f, PG_GETARG_TEXT_PP(1), counts->page, counts->total);
 	*body = result;
+	*etag_version = f.kind == FAST_BY_ID ? f.version : -1;
 	return true;
 }
 
@@ -643,9 +768,10 @@ scim_handle(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 	Jsonb	   *body;
+	int64		etag_version;
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (fast_path(fcinfo, &body))
+	if (fast_path(fcinfo, &body, &etag_version))
 	{
 		JsonbParseState *st = NULL;
 		JsonbValue	k;
@@ -660,6 +786,17 @@ scim_handle(PG_FUNCTION_ARGS)
 		v.val.string.val = "application/scim+json";
 		v.val.string.len = strlen("application/scim+json");
 		pushJsonbValue(&st, WJB_VALUE, &v);
+		if (etag_version >= 0)
+		{
+			char	   *etag = psprintf("W/\"" INT64_FORMAT "\"", etag_version);
+
+			k.val.string.val = "ETag";
+			k.val.string.len = strlen("ETag");
+			pushJsonbValue(&st, WJB_KEY, &k);
+			v.val.string.val = etag;
+			v.val.string.len = strlen(etag);
+			pushJsonbValue(&st, WJB_VALUE, &v);
+		}
 		values[0] = Int32GetDatum(200);
 		values[1] = JsonbPGetDatum(jsonb_of(pushJsonbValue(&st, WJB_END_OBJECT, NULL)));
 		values[2] = JsonbPGetDatum(body);

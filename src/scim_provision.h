@@ -38,6 +38,9 @@ typedef struct ScimQueryParam
 
 extern bool scim_query_decode(const char *q, int len, ScimQueryParam **params, int *nparams);
 
+/* The SCIM parameter names, NULL-terminated; a decoded SCIM name points into it. */
+extern const char *const scim_query_param_names[];
+
 /* Workspace of a valid unrevoked token, or NULL (token.c). */
 extern text *scim_token_workspace(const char *value, size_t value_len);
 

@@ -10,8 +10,9 @@
  *	scim_provision.base_url		absolute SCIM base URL for meta.location and
  *								the Location header ("" = relative /Users/{id})
  *	scim_provision.fast_path	whether handle.c answers userName/externalId
- *								lookups itself (on) or hands every request to
- *								the PL/pgSQL router (off; for comparison)
+ *								lookups and GET /Users/{id} itself (on) or
+ *								hands every request to the PL/pgSQL router
+ *								(off; for comparison)
  *
  * scim._query_params(query text) RETURNS jsonb decodes a raw query string
  * (percent-encoding and '+' as space, as HTML forms and some IdPs send it)
@@ -67,7 +68,7 @@ scim_api_init_gucs(void)
 							NULL, NULL, NULL);
 	DefineCustomBoolVariable("scim_provision.fast_path",
 							 "Answers the lookups IdPs send before they write in C.",
-							 "GET /Users?filter=userName eq \"...\" (or externalId eq) is answered by handle.c "
+							 "GET /Users?filter=userName eq \"...\" (or externalId eq) and GET /Users/{id} are answered by handle.c "
 							 "instead of the PL/pgSQL router, with the same response and System Log row; "
 							 "off sends every request to the router.",
 							 &scim_fast_path,
@@ -127,7 +128,7 @@ url_decode(const char *s, int len, int *outlen)
 	return out;
 }
 
-static const char *const scim_params[] = {
+const char *const scim_query_param_names[] = {
 	"filter", "startIndex", "count", "sortBy", "sortOrder", "attributes", "excludedAttributes", "cursor", NULL
 };
 
@@ -135,7 +136,7 @@ static const char *const scim_params[] = {
  * Decode a raw query string into *params (palloc'd, in order of
  * appearance; a repeated name appears twice, the last one counts).  SCIM
  * parameter names are matched case-insensitively and given their canonical
- * spelling (a pointer into scim_params); other names are kept as sent.
+ * spelling (a pointer into scim_query_param_names); other names are kept as sent.
  * Returns false, with nothing decoded, when a name or value is not valid
  * UTF-8 once decoded.
  */
@@ -175,10 +176,10 @@ scim_query_decode(const char *q, int len, ScimQueryParam **params, int *nparams)
 				if (val == NULL)
 					return false;
 			}
-			for (int p = 0; scim_params[p]; p++)
-				if ((int) strlen(scim_params[p]) == klen && pg_strncasecmp(key, scim_params[p], klen) == 0)
+			for (int p = 0; scim_query_param_names[p]; p++)
+				if ((int) strlen(scim_query_param_names[p]) == klen && pg_strncasecmp(key, scim_query_param_names[p], klen) == 0)
 				{
-					key = (char *) scim_params[p];
+					key = (char *) scim_query_param_names[p];
 					break;
 				}
 			if (klen > 0)

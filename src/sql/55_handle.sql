@@ -510,9 +510,10 @@ $$;
 
 -- The public entry point (fixed signature, DESIGN.md section 3), in C
 -- (src/handle.c): it answers GET /Users?filter=userName eq "..." (and
--- externalId eq), the lookup every IdP sends before it writes, with kept
--- plans and exactly the router's response and log row, and hands every
--- other request to scim._handle above.  SECURITY DEFINER so that
+-- externalId eq) and GET /Users/{id}, the reads every IdP sends before it
+-- writes, with index probes and kept plans and exactly the router's
+-- response and log row, and hands every other request to scim._handle
+-- above.  SECURITY DEFINER so that
 -- scim_api.dispatch, running as scim_client, can call it without any
 -- access to scim's tables.
 CREATE FUNCTION scim.handle(method text, path text, query text DEFAULT NULL, headers jsonb DEFAULT '{}',
