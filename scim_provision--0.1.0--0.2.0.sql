@@ -11,6 +11,26 @@ CREATE DOMAIN scim.log_source AS text
 ALTER TABLE scim.provisioning_log DROP CONSTRAINT provisioning_log_source_check;
 ALTER TABLE scim.provisioning_log ALTER COLUMN source TYPE scim.log_source;
 
+-- The System Log writer in PL/pgSQL, which keeps its INSERT's plan for the
+-- session (a SECURITY DEFINER SQL function plans it on every call).
+CREATE OR REPLACE FUNCTION scim.log_attempt(source text, method text, path text, resource_id uuid,
+								 user_name text, status integer, scim_type text, detail text,
+								 workspace text DEFAULT 'default')
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, scim, pg_temp
+AS $$
+DECLARE
+	log_id bigint;
+BEGIN
+	INSERT INTO scim.provisioning_log AS l (workspace, source, method, path, resource_id, user_name, status,
+											scim_type, detail)
+	VALUES ($9, $1, $2, $3, $4, $5, $6, $7, left($8, 2000))
+	RETURNING l.id INTO log_id;
+	RETURN log_id;
+END;
+$$;
+
 -- The users trigger in C (src/users_trigger.c): the workspace's default
 -- user type and approved domains read once per statement.
 CREATE OR REPLACE FUNCTION scim._users_before_write() RETURNS trigger

@@ -45,17 +45,25 @@ REVOKE ALL ON FUNCTION scim._generate_token(), scim._token_hash(text), scim.auth
 
 -- The System Log writer.  Callers run the attempt in a subtransaction, roll
 -- it back when refused, and log in the outer transaction: the row survives
--- the rollback of the attempt.
+-- the rollback of the attempt.  PL/pgSQL rather than SQL: a SECURITY
+-- DEFINER SQL function is never inlined and plans its INSERT on every
+-- call, where PL/pgSQL keeps the plan for the session.
 CREATE FUNCTION scim.log_attempt(source text, method text, path text, resource_id uuid,
 								 user_name text, status integer, scim_type text, detail text,
 								 workspace text DEFAULT 'default')
 	RETURNS bigint
-	LANGUAGE sql VOLATILE SECURITY DEFINER
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, scim, pg_temp
 AS $$
-	INSERT INTO scim.provisioning_log (workspace, source, method, path, resource_id, user_name, status, scim_type, detail)
+DECLARE
+	log_id bigint;
+BEGIN
+	INSERT INTO scim.provisioning_log AS l (workspace, source, method, path, resource_id, user_name, status,
+											scim_type, detail)
 	VALUES ($9, $1, $2, $3, $4, $5, $6, $7, left($8, 2000))
-	RETURNING id;
+	RETURNING l.id INTO log_id;
+	RETURN log_id;
+END;
 $$;
 COMMENT ON FUNCTION scim.log_attempt(text, text, text, uuid, text, integer, text, text, text) IS
 	'Append one provisioning attempt to the System Log (scim.provisioning_log)';
