@@ -11,7 +11,7 @@
 # tools/deps.sh first, then call make again, when PGXS can be included.
 
 EXTENSION	= scim_provision
-EXTVERSION	= 0.2.0
+EXTVERSION	= 0.3.0
 MODULE_big	= scim_provision
 PGFILEDESC	= "scim_provision - SCIM 2.0 service provider"
 
@@ -24,7 +24,7 @@ OBJS		= $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # install scripts of earlier releases are kept as released, so that the
 # upgrade test can create them (scim_provision--0.1.0.sql).
 DATA_built	= $(EXTENSION)--$(EXTVERSION).sql
-DATA		= $(wildcard $(EXTENSION)--*--*.sql) $(EXTENSION)--0.1.0.sql
+DATA		= $(wildcard $(EXTENSION)--*--*.sql) $(EXTENSION)--0.1.0.sql $(EXTENSION)--0.2.0.sql
 SQL_SOURCES	= $(sort $(wildcard src/sql/*.sql))
 
 # pg_regress suites: sql/NAME.sql -> expected/NAME.out, run in name order.

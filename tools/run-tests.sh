@@ -14,6 +14,10 @@
 # output differs but shows no "not ok" line counts as one failure.
 # Exit status: 0 when everything passed.  Called by "make test" after the
 # extension is built and installed.
+#
+# While developing, narrow the run: SUITES="regress isolation" (default: all
+# of unit regress isolation nginx tap), REGRESS="50_handle 40_patch" (default:
+# every sql/*.sql), SPECS="..." and TAP="test/t/80_upgrade.pl" likewise.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -46,11 +50,13 @@ count_tap() {
 }
 
 section() { printf '\n=== %s ===\n' "$1"; }
+SUITES=${SUITES:-unit regress isolation nginx tap}
+want() { case " $SUITES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 # --- unit ------------------------------------------------------------------
 section "unit tests (pure cores, ASan/UBSan)"
 CC=${CC:-cc}
-for t in test/unit/*_test.c; do
+want unit && for t in test/unit/*_test.c; do
 	[ -e "$t" ] || continue
 	name=$(basename "$t" .c)
 	deps=$(head -n1 "$t" | sed -n 's|^/\* *deps: *\(.*\) *\*/.*$|\1|p')
@@ -85,6 +91,8 @@ echo "cluster on $PGHOST:$PGPORT"
 # --- regress ---------------------------------------------------------------
 section "pg_regress (sql/, expected/)"
 tests=$(ls sql/*.sql 2>/dev/null | xargs -n1 basename 2>/dev/null | sed 's/\.sql$//' | sort)
+want regress || tests=
+[ -n "${REGRESS:-}" ] && want regress && tests=$REGRESS
 rm -rf results regression.diffs regression.out
 if [ -n "$tests" ]; then
 	"$PG_REGRESS" --inputdir=. --bindir="$BINDIR" --host="$PGHOST" --port="$PGPORT" --user=postgres \
@@ -111,6 +119,8 @@ fi
 # --- isolation ---------------------------------------------------------------
 section "isolation (test/isolation/specs)"
 specs=$(ls test/isolation/specs/*.spec 2>/dev/null | xargs -n1 basename 2>/dev/null | sed 's/\.spec$//' | sort)
+want isolation || specs=
+[ -n "${SPECS:-}" ] && want isolation && specs=$SPECS
 if [ -n "$specs" ]; then
 	rm -rf output_iso
 	"$PG_ISOLATION_REGRESS" --inputdir=test/isolation --outputdir=output_iso --bindir="$BINDIR" \
@@ -131,7 +141,7 @@ fi
 tools/cluster.sh stop "$WORK/pg"
 
 # --- nginx -----------------------------------------------------------------
-if [ -x deploy/check-nginx.sh ]; then
+if want nginx && [ -x deploy/check-nginx.sh ]; then
 	section "nginx -t (deploy/)"
 	if deploy/check-nginx.sh; then
 		passed=$((passed + 1))
@@ -141,9 +151,9 @@ if [ -x deploy/check-nginx.sh ]; then
 fi
 
 # --- TAP -------------------------------------------------------------------
-if [ -x tools/run-tap.sh ] && ls test/t/*.pl >/dev/null 2>&1; then
+if want tap && [ -x tools/run-tap.sh ] && ls test/t/*.pl >/dev/null 2>&1; then
 	section "TAP (test/t/*.pl)"
-	tools/run-tap.sh 2>&1 | tee "$WORK/tap.out"
+	tools/run-tap.sh ${TAP:-} 2>&1 | tee "$WORK/tap.out"
 	tap_rc=${PIPESTATUS[0]}
 	# prove -v prints every assertion; count them
 	count_tap "tap" "$WORK/tap.out"

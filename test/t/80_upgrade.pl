@@ -5,8 +5,8 @@
 # released version gives what a fresh CREATE EXTENSION gives, and keeps the
 # data.
 #
-# One database creates the released 0.1.0 (scim_provision--0.1.0.sql, kept
-# as released), writes users, tokens and System Log rows through it, then
+# For each released version (scim_provision--0.1.0.sql, --0.2.0.sql, kept
+# as released) a database creates it, writes users, tokens and System Log rows through it, then
 # updates to the current version; another creates the current version
 # directly.  Their catalogs are compared object by object: every function's
 # full definition and privileges, every table's columns, constraints,
@@ -28,7 +28,7 @@ $node->start;
 
 my $current = $node->safe_psql('postgres',
 	q{SELECT default_version FROM pg_available_extensions WHERE name = 'scim_provision'});
-my @released = ('0.1.0');
+my @released = ('0.1.0', '0.2.0');
 
 # Everything a version defines, one line per fact, in a stable order.
 my $catalog_sql = q{
