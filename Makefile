@@ -6,6 +6,10 @@
 #   make test       fresh machine -> packages, build (-Werror), install, every test suite
 #   make fuzz       libFuzzer over the pure filter/PATCH cores (bounded time)
 #   make bench      benchmarks under bench/ (ratios against baselines, same run)
+#   make deb        Debian package postgresql-15-scim-provision (debian/, pg_buildext)
+#   make dist       PGXN release zip $(EXTENSION)-$(EXTVERSION).zip (git archive of HEAD)
+#   make package-check   build, lint and install the package, installcheck it,
+#                   build the zip from a temp dir (as root; CI runs it)
 #
 # "demo" and "test" work before the server headers are installed: they run
 # tools/deps.sh first, then call make again, when PGXS can be included.
@@ -34,7 +38,8 @@ REGRESS_OPTS = --load-extension=pg_trgm --load-extension=pgtap --load-extension=
 CURL_CONFIG ?= curl-config
 PG_CPPFLAGS	= -Isrc -DEXTVERSION=\"$(EXTVERSION)\" $(shell $(CURL_CONFIG) --cflags 2>/dev/null)
 SHLIB_LINK	= $(shell $(CURL_CONFIG) --libs 2>/dev/null)
-EXTRA_CLEAN	= $(DATA_built) results regression.diffs regression.out output_iso tmp_check tmp_check_iso log
+EXTRA_CLEAN	= $(DATA_built) results regression.diffs regression.out output_iso tmp_check tmp_check_iso log \
+		  $(FLAGS_STAMP)
 
 PG_CONFIG	?= pg_config
 PGXS		:= $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
@@ -49,10 +54,23 @@ endif
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES) Makefile
 	cat $(SQL_SOURCES) > $@
 
+# The objects depend on the flags they were compiled with: when CPPFLAGS or
+# CFLAGS (PG_CFLAGS, COPT) differ from the last build's, everything is
+# compiled again, so "make test" after "make demo" really builds with -Werror.
+FLAGS_STAMP = .build-flags
+ifneq ($(wildcard $(PGXS)),)
+BUILD_FLAGS := $(CC) $(CPPFLAGS) $(CFLAGS) $(CFLAGS_SL)
+ifneq ($(BUILD_FLAGS),$(shell cat $(FLAGS_STAMP) 2>/dev/null))
+$(shell echo '$(BUILD_FLAGS)' > $(FLAGS_STAMP))
+endif
+$(OBJS): $(FLAGS_STAMP)
+$(FLAGS_STAMP): ;
+endif
+
 # Warnings are errors in CI and in 'make test'.
 WERROR_FLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 
-.PHONY: deps demo test fuzz bench
+.PHONY: deps demo test fuzz bench deb dist package-check
 
 deps:
 	tools/deps.sh
@@ -64,7 +82,7 @@ demo: deps
 
 test: deps
 	$(MAKE) PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config PG_CFLAGS="$(WERROR_FLAGS)"
-	$(MAKE) PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config install
+	$(MAKE) PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config PG_CFLAGS="$(WERROR_FLAGS)" install
 	tools/run-tests.sh
 
 fuzz:
@@ -72,3 +90,13 @@ fuzz:
 
 bench:
 	bench/run.sh
+
+# Packaging (tools/deps.sh --packaging installs the tools).
+deb:
+	tools/deb.sh
+
+dist:
+	git archive --format zip --prefix=$(EXTENSION)-$(EXTVERSION)/ -o $(EXTENSION)-$(EXTVERSION).zip HEAD
+
+package-check:
+	tools/package-check.sh

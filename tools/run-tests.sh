@@ -4,6 +4,8 @@
 #
 # Suites, in order:
 #   unit       test/unit/*_test.c: pure cores, built with ASan/UBSan, TAP output
+#   meta       test/meta/*.py: META.json against the PGXN Meta Spec, one
+#              version in the Makefile, control file, META.json, changelogs
 #   regress    sql/*.sql vs expected/*.out (pg_regress; pgTAP inside)
 #   isolation  test/isolation/specs/*.spec (pg_isolation_regress)
 #   nginx      deploy/check-nginx.sh (nginx -t of the shipped configuration)
@@ -16,7 +18,7 @@
 # extension is built and installed.
 #
 # While developing, narrow the run: SUITES="regress isolation" (default: all
-# of unit regress isolation nginx tap), REGRESS="50_handle 40_patch" (default:
+# of unit meta regress isolation nginx tap), REGRESS="50_handle 40_patch" (default:
 # every sql/*.sql), SPECS="..." and TAP="test/t/80_upgrade.pl" likewise.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -50,7 +52,7 @@ count_tap() {
 }
 
 section() { printf '\n=== %s ===\n' "$1"; }
-SUITES=${SUITES:-unit regress isolation nginx tap}
+SUITES=${SUITES:-unit meta regress isolation nginx tap}
 want() { case " $SUITES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 # --- unit ------------------------------------------------------------------
@@ -76,6 +78,22 @@ want unit && for t in test/unit/*_test.c; do
 	fi
 	echo "$name: $ok ok, $notok not ok (exit $rc)"
 done
+
+# --- meta ------------------------------------------------------------------
+if want meta; then
+	section "release metadata (test/meta: META.json, versions)"
+	for t in test/meta/validate_meta.py test/meta/versions.py; do
+		[ -e "$t" ] || continue
+		name=$(basename "$t" .py)
+		python3 "$t" >"$WORK/$name.tap" 2>&1
+		rc=$?
+		cat "$WORK/$name.tap"
+		count_tap "$name" "$WORK/$name.tap"
+		if [ "$rc" -ne 0 ] && [ "$notok" -eq 0 ]; then
+			failed=$((failed + 1)); failures+=("$name: exit status $rc")
+		fi
+	done
+fi
 
 # --- cluster ---------------------------------------------------------------
 section "throwaway cluster"
