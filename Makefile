@@ -7,7 +7,7 @@
 #   make fuzz       libFuzzer over the pure filter/PATCH cores (bounded time)
 #   make bench      benchmarks under bench/ (ratios against baselines, same run)
 #   make deb        Debian package postgresql-15-scim-provision (debian/, pg_buildext)
-#   make dist       PGXN release zip $(EXTENSION)-$(EXTVERSION).zip (git archive of HEAD)
+#   make dist       PGXN release zip scim_provision-$(EXTVERSION).zip (git archive of HEAD)
 #   make package-check   build, lint and install the package, installcheck it,
 #                   build the zip from a temp dir (as root; CI runs it)
 #
@@ -95,8 +95,10 @@ bench:
 deb:
 	tools/deb.sh
 
+# the distribution is named after the main extension (the first of EXTENSION)
+DIST		= $(firstword $(EXTENSION))-$(EXTVERSION)
 dist:
-	git archive --format zip --prefix=$(EXTENSION)-$(EXTVERSION)/ -o $(EXTENSION)-$(EXTVERSION).zip HEAD
+	git archive --format zip --prefix=$(DIST)/ -o $(DIST).zip HEAD
 
 package-check:
 	tools/package-check.sh

@@ -18,9 +18,14 @@ trap 'rm -rf "$work"' EXIT
 src=$work/scim-provision-$version
 mkdir -p "$src" "$out"
 
-git ls-files -z --cached --others --exclude-standard |
-	while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
-	xargs -0 cp -a --parents -t "$src"
+if git rev-parse --git-dir >/dev/null 2>&1; then
+	git ls-files -z --cached --others --exclude-standard |
+		while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+		xargs -0 cp -a --parents -t "$src"
+else
+	# an unpacked release zip: everything but earlier build output
+	tar -C "$top" --exclude=./build --exclude='*.o' --exclude='*.so' --exclude='*.bc' -cf - . | tar -C "$src" -xf -
+fi
 
 (cd "$src" && dpkg-buildpackage -us -uc -b)
 rm -f "$out"/*.deb "$out"/*.changes "$out"/*.buildinfo

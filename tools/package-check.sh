@@ -28,7 +28,7 @@ top=$(pwd)
 
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 PKG=postgresql-15-scim-provision
-EXT=$(sed -n 's/^EXTENSION[[:space:]]*=[[:space:]]*//p' Makefile)
+EXT=$(sed -n 's/^EXTENSION[[:space:]]*=[[:space:]]*\([^[:space:]]*\).*/\1/p' Makefile)   # the main one
 VERSION=$(sed -n 's/^EXTVERSION[[:space:]]*=[[:space:]]*//p' Makefile)
 WORK=$(mktemp -d /tmp/scim-pkgcheck.XXXXXX)
 chmod 755 "$WORK"

@@ -10,9 +10,11 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
 def makefile_var(name):
+    """The first word of a plain NAME = value line of the Makefile: the
+    version, or the main extension when EXTENSION lists several."""
     with open(os.path.join(ROOT, "Makefile"), encoding="utf-8") as f:
         for line in f:
-            m = re.match(r"^%s\s*[:?]?=\s*(\S+)\s*$" % re.escape(name), line)
+            m = re.match(r"^%s\s*[:?]?=\s*(\S+)" % re.escape(name), line)
             if m:
                 return m.group(1)
     return None
