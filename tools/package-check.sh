@@ -54,6 +54,8 @@ section() { printf '\n=== %s ===\n' "$1"; }
 # --- 1-2: build and lint --------------------------------------------------------
 section "Debian package (make deb)"
 DEB_OUT=$WORK/deb
+# the autopkgtest below runs the same suite against the installed files
+export DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS-nocheck parallel=2}
 export DEB_OUT
 check "make deb builds $PKG $VERSION" make -s deb
 deb=$(ls "$DEB_OUT/${PKG}_${VERSION}_"*.deb 2>/dev/null | head -1)
