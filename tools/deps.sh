@@ -39,7 +39,13 @@ fi
 
 echo "deps: installing ${missing[*]}"
 SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+if [ "$(id -u)" -ne 0 ]; then
+	if ! command -v sudo >/dev/null 2>&1; then
+		echo "deps: missing ${missing[*]}; run this as root (there is no sudo here)" >&2
+		exit 1
+	fi
+	SUDO="sudo"
+fi
 export DEBIAN_FRONTEND=noninteractive
 
 policy=/usr/sbin/policy-rc.d
