@@ -48,8 +48,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 
-policy=/usr/sbin/policy-rc.d
-createcluster=/etc/postgresql-common/createcluster.conf
+# (the two paths are variables for test/meta/deps_test.sh)
+policy=${DEPS_POLICY_RC:-/usr/sbin/policy-rc.d}
+createcluster=${DEPS_CREATECLUSTER:-/etc/postgresql-common/createcluster.conf}
 restore=()
 cleanup() {
 	local cmd

@@ -4,8 +4,9 @@
 #
 # Suites, in order:
 #   unit       test/unit/*_test.c: pure cores, built with ASan/UBSan, TAP output
-#   meta       test/meta/*.py: META.json against the PGXN Meta Spec, one
-#              version in the Makefile, control file, META.json, changelogs
+#   meta       test/meta: META.json against the PGXN Meta Spec, one version in
+#              the Makefile, control file, META.json, changelogs; deps.sh
+#              installs without starting services or a main cluster
 #   regress    sql/*.sql vs expected/*.out (pg_regress; pgTAP inside)
 #   isolation  test/isolation/specs/*.spec (pg_isolation_regress)
 #   nginx      deploy/check-nginx.sh (nginx -t of the shipped configuration)
@@ -82,10 +83,10 @@ done
 # --- meta ------------------------------------------------------------------
 if want meta; then
 	section "release metadata (test/meta: META.json, versions)"
-	for t in test/meta/validate_meta.py test/meta/versions.py; do
+	for t in test/meta/validate_meta.py test/meta/versions.py test/meta/deps_test.sh; do
 		[ -e "$t" ] || continue
-		name=$(basename "$t" .py)
-		python3 "$t" >"$WORK/$name.tap" 2>&1
+		name=$(basename "$t"); name=${name%.*}
+		case $t in *.py) python3 "$t" ;; *) bash "$t" ;; esac >"$WORK/$name.tap" 2>&1
 		rc=$?
 		cat "$WORK/$name.tap"
 		count_tap "$name" "$WORK/$name.tap"
