@@ -57,11 +57,15 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES) Makefile
 # The objects depend on the flags they were compiled with: when CPPFLAGS or
 # CFLAGS (PG_CFLAGS, COPT) differ from the last build's, everything is
 # compiled again, so "make test" after "make demo" really builds with -Werror.
+# A plain "make install" (or installcheck) installs what was built, with
+# whatever flags it was built.
 FLAGS_STAMP = .build-flags
 ifneq ($(wildcard $(PGXS)),)
 BUILD_FLAGS := $(CC) $(CPPFLAGS) $(CFLAGS) $(CFLAGS_SL)
+ifneq ($(if $(MAKECMDGOALS),$(filter-out install installcheck uninstall,$(MAKECMDGOALS)),all),)
 ifneq ($(BUILD_FLAGS),$(shell cat $(FLAGS_STAMP) 2>/dev/null))
 $(shell echo '$(BUILD_FLAGS)' > $(FLAGS_STAMP))
+endif
 endif
 $(OBJS): $(FLAGS_STAMP)
 $(FLAGS_STAMP): ;
