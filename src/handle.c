@@ -634,7 +634,8 @@ log_lookup(FastLookup *f, text *path, int page, int64 total)
 
 		plan = keep_plan("INSERT INTO scim.provisioning_log"
 						 " (workspace, source, method, path, resource_id, user_name, status, scim_type, detail)"
-						 " VALUES ($1, 'scim', 'GET', $2, $3, $4, 200, NULL, pg_catalog.\"left\"($5, 2000))",
+						 " VALUES ($1, 'scim', 'GET', scim._log_bounded($2, 1000), $3,"
+						 " scim._log_bounded($4, 256), 200, NULL, scim._log_bounded($5, 2000))",
 						 5, types);
 	}
 	values[0] = PointerGetDatum(f->workspace);

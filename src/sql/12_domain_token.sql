@@ -43,6 +43,21 @@ COMMENT ON FUNCTION scim.authenticate(text) IS
 
 REVOKE ALL ON FUNCTION scim._generate_token(), scim._token_hash(text), scim.authenticate(text) FROM PUBLIC;
 
+-- A request-derived System Log field bounded to max_chars characters: a
+-- longer value keeps its first max_chars - 12 characters and the marker
+-- "…[truncated]" (characters, so the result is valid text in the database
+-- encoding).  The bounds per field are in scim.log_attempt and doc/LIMITS.md.
+CREATE FUNCTION scim._log_bounded(value text, max_chars integer) RETURNS text
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN pg_catalog.length(value) <= max_chars THEN value
+				ELSE pg_catalog."left"(value, max_chars - 12) || '…[truncated]' END;
+$$;
+COMMENT ON FUNCTION scim._log_bounded(text, integer) IS
+	'Internal: a System Log field bounded to max_chars characters, marked "…[truncated]" when cut';
+REVOKE ALL ON FUNCTION scim._log_bounded(text, integer) FROM PUBLIC;
+
 -- The System Log writer.  Callers run the attempt in a subtransaction, roll
 -- it back when refused, and log in the outer transaction: the row survives
 -- the rollback of the attempt.  PL/pgSQL rather than SQL: a SECURITY
@@ -60,7 +75,10 @@ DECLARE
 BEGIN
 	INSERT INTO scim.provisioning_log AS l (workspace, source, method, path, resource_id, user_name, status,
 											scim_type, detail)
-	VALUES ($9, $1, $2, $3, $4, $5, $6, $7, left($8, 2000))
+	-- request-derived fields bounded (doc/LIMITS.md): method 16, path 1000,
+	-- user_name 256, scim_type 64, detail 2000 characters
+	VALUES ($9, $1, scim._log_bounded($2, 16), scim._log_bounded($3, 1000), $4, scim._log_bounded($5, 256), $6,
+			scim._log_bounded($7, 64), scim._log_bounded($8, 2000))
 	RETURNING l.id INTO log_id;
 	RETURN log_id;
 END;
