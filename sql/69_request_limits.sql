@@ -189,8 +189,8 @@ SELECT is(pg_temp.b() #>> '{Operations,0,response,scimType}', 'tooLarge', 'tooLa
 
 -- ---- bounded System Log fields ---------------------------------------------------
 SELECT is(pg_temp.call('GET', '/Users/' || repeat('a', 100000)), 404, 'GET /Users/<100,000 characters>: 404');
-SELECT results_eq($$SELECT length(path), right(path, 12), length(detail) <= 2000 FROM pg_temp.last_log()$$,
-				  $$VALUES (1000, '…[truncated]', true)$$, 'the logged path is cut to 1,000 characters, marked');
+SELECT results_eq($$SELECT length(path), right(path, 14), length(detail) <= 2000 FROM pg_temp.last_log()$$,
+				  $$VALUES (1000, '...[truncated]', true)$$, 'the logged path is cut to 1,000 characters, marked');
 SELECT is(pg_temp.call(repeat('M', 500), '/Users'), 405, 'a 500-character method: 405');
 SELECT results_eq($$SELECT length(method), length(path), length(detail) <= 2000 FROM pg_temp.last_log()$$,
 				  $$VALUES (16, 6, true)$$, 'the logged method is cut to 16 characters');
@@ -200,7 +200,7 @@ SELECT results_eq($$SELECT length(user_name), octet_length(user_name) > 256 FROM
 				  $$VALUES (256, true)$$, 'the logged userName is cut to 256 characters (multibyte kept whole)');
 SELECT is(scim._log_bounded('short', 16), 'short', 'a value within its bound is kept');
 SELECT is(scim._log_bounded(NULL, 16), NULL, 'NULL stays NULL');
-SELECT is(scim._log_bounded(repeat('é', 20), 16), repeat('é', 4) || '…[truncated]', 'cut values end with the marker');
+SELECT is(scim._log_bounded(repeat('é', 20), 16), repeat('é', 2) || '...[truncated]', 'cut values end with the marker');
 
 -- ---- discovery -----------------------------------------------------------------
 SELECT is(pg_temp.call('GET', '/ServiceProviderConfig'), 200, 'ServiceProviderConfig');

@@ -44,18 +44,19 @@ COMMENT ON FUNCTION scim.authenticate(text) IS
 REVOKE ALL ON FUNCTION scim._generate_token(), scim._token_hash(text), scim.authenticate(text) FROM PUBLIC;
 
 -- A request-derived System Log field bounded to max_chars characters: a
--- longer value keeps its first max_chars - 12 characters and the marker
--- "…[truncated]" (characters, so the result is valid text in the database
--- encoding).  The bounds per field are in scim.log_attempt and doc/LIMITS.md.
+-- longer value keeps its first max_chars - 14 characters and the ASCII
+-- marker "...[truncated]" (cut by characters, never inside one, so the
+-- result is valid text in the database encoding).  src/handle.c's fast
+-- path writes the same expression inline (it may run on an older catalog).  The bounds per field are in scim.log_attempt and doc/LIMITS.md.
 CREATE FUNCTION scim._log_bounded(value text, max_chars integer) RETURNS text
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT CASE WHEN pg_catalog.length(value) <= max_chars THEN value
-				ELSE pg_catalog."left"(value, max_chars - 12) || '…[truncated]' END;
+				ELSE pg_catalog."left"(value, max_chars - 14) || '...[truncated]' END;
 $$;
 COMMENT ON FUNCTION scim._log_bounded(text, integer) IS
-	'Internal: a System Log field bounded to max_chars characters, marked "…[truncated]" when cut';
+	'Internal: a System Log field bounded to max_chars characters, marked "...[truncated]" when cut';
 REVOKE ALL ON FUNCTION scim._log_bounded(text, integer) FROM PUBLIC;
 
 -- The System Log writer.  Callers run the attempt in a subtransaction, roll
