@@ -25,10 +25,10 @@
 
 CREATE FUNCTION scim._log_bounded(value text, max_chars integer) RETURNS text
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT CASE WHEN pg_catalog.length(value) <= max_chars THEN value
-				ELSE pg_catalog."left"(value, max_chars - 14) || '...[truncated]' END;
+	SELECT CASE WHEN pg_catalog.length(value) OPERATOR(pg_catalog.<=) max_chars THEN value
+				ELSE pg_catalog."left"(value, max_chars OPERATOR(pg_catalog.-) 14)
+					 OPERATOR(pg_catalog.||) '...[truncated]' END;
 $$;
 COMMENT ON FUNCTION scim._log_bounded(text, integer) IS
 	'Internal: a System Log field bounded to max_chars characters, marked "...[truncated]" when cut';

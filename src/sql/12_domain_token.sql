@@ -48,12 +48,16 @@ REVOKE ALL ON FUNCTION scim._generate_token(), scim._token_hash(text), scim.auth
 -- marker "...[truncated]" (cut by characters, never inside one, so the
 -- result is valid text in the database encoding).  src/handle.c's fast
 -- path writes the same expression inline (it may run on an older catalog).  The bounds per field are in scim.log_attempt and doc/LIMITS.md.
+-- No SET search_path, so that the planner inlines it into the INSERT of
+-- scim.log_attempt (a function with a SET clause is called, with a GUC
+-- save and restore, five times per request); every name in it is
+-- schema-qualified instead, so it does not depend on the caller's path.
 CREATE FUNCTION scim._log_bounded(value text, max_chars integer) RETURNS text
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT CASE WHEN pg_catalog.length(value) <= max_chars THEN value
-				ELSE pg_catalog."left"(value, max_chars - 14) || '...[truncated]' END;
+	SELECT CASE WHEN pg_catalog.length(value) OPERATOR(pg_catalog.<=) max_chars THEN value
+				ELSE pg_catalog."left"(value, max_chars OPERATOR(pg_catalog.-) 14)
+					 OPERATOR(pg_catalog.||) '...[truncated]' END;
 $$;
 COMMENT ON FUNCTION scim._log_bounded(text, integer) IS
 	'Internal: a System Log field bounded to max_chars characters, marked "...[truncated]" when cut';
