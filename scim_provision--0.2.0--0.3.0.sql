@@ -8,6 +8,25 @@
 
 -- ===== Hardening (#15 security): grants, trigger functions, audit =========
 
+-- The users trigger: not SECURITY DEFINER, not PUBLIC's (the C guard that
+-- refuses any relation but scim.users is in the library); internal helpers
+-- and the SECURITY DEFINER domain_approved are no longer PUBLIC's
+-- (sql/16_security_catalog.sql holds the allow-list).
+ALTER FUNCTION scim._users_before_write() SECURITY INVOKER;
+REVOKE ALL ON FUNCTION scim._users_before_write(), scim._canonical_user_type(text),
+	scim._sort_direction(text), scim.domain_approved(text, text) FROM PUBLIC;
+
+-- Log policy: nothing the entry points report to the server log carries the
+-- caller's statement (with the bearer token in it) or the context.
+ALTER FUNCTION scim.handle(text, text, text, jsonb, text)
+	SET log_min_error_statement = panic;
+ALTER FUNCTION scim.handle(text, text, text, jsonb, text)
+	SET log_error_verbosity = terse;
+ALTER FUNCTION scim_api.dispatch(jsonb)
+	SET log_min_error_statement = panic;
+ALTER FUNCTION scim_api.dispatch(jsonb)
+	SET log_error_verbosity = terse;
+
 -- (end of hardening: security)
 
 

@@ -94,7 +94,8 @@ SELECT is((SELECT array_to_string(p.proargtypes::regtype[], ',') || '|' || coale
 SELECT volatility_is('scim_api', 'dispatch', ARRAY['jsonb'], 'volatile', 'dispatch is volatile (PostgREST runs POST /rpc in a read-write transaction)');
 SELECT is_definer('scim_api', 'dispatch', ARRAY['jsonb'], 'dispatch is SECURITY DEFINER');
 SELECT is((SELECT p.proconfig FROM pg_proc p WHERE p.oid = 'scim_api.dispatch(jsonb)'::regprocedure),
-		  ARRAY['search_path=pg_catalog, scim, pg_temp'], 'dispatch pins its search_path');
+		  ARRAY['search_path=pg_catalog, scim, pg_temp', 'log_min_error_statement=panic', 'log_error_verbosity=terse'],
+		  'dispatch pins its search_path and keeps the statement and context out of its server-log reports');
 SELECT isnt_definer('scim_api', 'pre_request', ARRAY[]::name[], 'pre_request runs as the caller');
 SELECT is((SELECT p.proconfig FROM pg_proc p WHERE p.oid = 'scim_api.pre_request()'::regprocedure),
 		  ARRAY['search_path=pg_catalog, pg_temp'], 'pre_request pins its search_path');

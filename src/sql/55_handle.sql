@@ -516,17 +516,26 @@ $$;
 -- above.  SECURITY DEFINER so that
 -- scim_api.dispatch, running as scim_client, can call it without any
 -- access to scim's tables.
+-- Log policy (#15, doc/SECURITY.md): the caller's statement carries the
+-- bearer token in its headers argument, and when scim.handle is called from
+-- PL/pgSQL the CONTEXT lines quote that statement.  While it runs, nothing
+-- it reports to the server log (the LOG line of a 500, an error escaping
+-- it) carries the statement (log_min_error_statement = panic) or the
+-- context (log_error_verbosity = terse); the System Log row records the
+-- request.  Both are superuser settings: the owner (a superuser) sets them.
 CREATE FUNCTION scim.handle(method text, path text, query text DEFAULT NULL, headers jsonb DEFAULT '{}',
 							body text DEFAULT NULL)
 	RETURNS TABLE(status integer, headers jsonb, body jsonb)
 	AS 'MODULE_PATHNAME', 'scim_handle'
 	LANGUAGE C VOLATILE SECURITY DEFINER ROWS 1
-	SET search_path = pg_catalog, scim, pg_temp;
+	SET search_path = pg_catalog, scim, pg_temp
+	SET log_min_error_statement = panic
+	SET log_error_verbosity = terse;
 COMMENT ON FUNCTION scim.handle(text, text, text, jsonb, text) IS
 	'SCIM 2.0 endpoint: (method, path, raw query, lower-cased headers, raw body) -> (status, headers, body); logs every request';
 
 REVOKE ALL ON FUNCTION scim._error(integer, text, text), scim._etag_matches(text, bigint),
-	scim._int_param(text, text, bigint),
+	scim._int_param(text, text, bigint), scim._sort_direction(text),
 	scim._list_users(text, text, text, text, text, text, text, text),
 	scim._search_params(jsonb),
 	scim._handle(text, text, text, jsonb, text),

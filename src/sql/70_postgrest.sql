@@ -48,11 +48,15 @@ COMMENT ON DOMAIN scim_api."application/scim+json" IS
 -- (scim.handle rolls the attempt back and logs it).  A request without
 -- X-Scim-Method or X-Scim-Uri is answered 400; an error escaping scim.handle
 -- is answered 500 with a generic detail, logged, and reported to the server
--- log.  SECURITY DEFINER: scim_client has no access to schema scim.
+-- log.  SECURITY DEFINER: scim_client has no access to schema scim.  Its
+-- server-log reports carry neither the statement nor the context (the log
+-- policy of scim.handle, 55_handle.sql).
 CREATE FUNCTION scim_api.dispatch(jsonb)
 	RETURNS scim_api."application/scim+json"
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, scim, pg_temp
+	SET log_min_error_statement = panic
+	SET log_error_verbosity = terse
 AS $$
 DECLARE
 	req_headers	jsonb;
