@@ -172,14 +172,25 @@ $$;
 
 -- Refuse ids that are not users of the workspace (invalidValue), naming a
 -- few of them.  Cost: one index probe per id.
+--
+-- The users found are locked (FOR KEY SHARE, the lock the foreign key of
+-- group_members takes anyway) before they are checked: a DELETE of one of
+-- them that is in progress is waited for, and the check, in a statement
+-- that sees its commit, answers 400 "member not found" instead of the
+-- insert failing later on group_members_member_id_fkey (23503, a 500;
+-- #15, test/isolation/specs/65_group_member_delete_race.spec).  Under
+-- REPEATABLE READ the lock raises 40001 instead, answered 503.
+-- Every lookup behind a message is scoped to the workspace: another
+-- workspace's group id is "not found", never "is a group" (#15).
 CREATE FUNCTION scim._group_check_members(workspace text, ids uuid[]) RETURNS void
-	LANGUAGE plpgsql STABLE
+	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, scim, pg_temp
 AS $$
 DECLARE
 	missing		uuid[];
 	nested		boolean;
 BEGIN
+	PERFORM FROM scim.users u WHERE u.id = ANY (ids) AND u.workspace = $1 FOR KEY SHARE;
 	SELECT array_agg(DISTINCT x), bool_or(EXISTS (SELECT FROM scim.groups g WHERE g.id = x AND g.workspace = $1))
 	INTO missing, nested
 	FROM unnest(ids) AS x
@@ -190,7 +201,7 @@ BEGIN
 				USING ERRCODE = 'invalid_parameter_value',
 					  DETAIL = format('Nested groups are not supported: %s is a group.',
 									  (SELECT string_agg(x::text, ', ') FROM unnest(missing) x
-									   WHERE EXISTS (SELECT FROM scim.groups g WHERE g.id = x)));
+									   WHERE EXISTS (SELECT FROM scim.groups g WHERE g.id = x AND g.workspace = $1)));
 		END IF;
 		RAISE EXCEPTION 'invalidValue: % member% not found', cardinality(missing),
 			CASE WHEN cardinality(missing) = 1 THEN '' ELSE 's' END
