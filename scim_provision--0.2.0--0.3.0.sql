@@ -569,11 +569,10 @@ DECLARE
 	missing		uuid[];
 	nested		boolean;
 BEGIN
-	PERFORM FROM scim.users u WHERE u.id = ANY (ids) AND u.workspace = $1 FOR KEY SHARE;
 	SELECT array_agg(DISTINCT x), bool_or(EXISTS (SELECT FROM scim.groups g WHERE g.id = x AND g.workspace = $1))
 	INTO missing, nested
 	FROM unnest(ids) AS x
-	WHERE NOT EXISTS (SELECT FROM scim.users u WHERE u.id = x AND u.workspace = $1);
+	WHERE x NOT IN (SELECT u.id FROM scim.users u WHERE u.id = ANY (ids) AND u.workspace = $1 FOR KEY SHARE);
 	IF missing IS NOT NULL THEN
 		IF nested THEN
 			RAISE EXCEPTION 'invalidValue: a group cannot be a member of a group'
