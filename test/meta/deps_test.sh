@@ -22,7 +22,7 @@ mkdir -p "$t/bin" "$t/etc"
 cat >"$t/bin/dpkg-query" <<'STUB'
 #!/bin/sh
 for last; do :; done
-grep -qx "$last" "$STUB_DIR/installed" && echo "install ok installed"
+if [ -n "${STUB_ALL:-}" ] || grep -qx "$last" "$STUB_DIR/installed"; then echo "install ok installed"; fi
 exit 0
 STUB
 # apt-get: record what an install would see; "install" of postgresql-common
@@ -60,10 +60,7 @@ cmp -s "$DEPS_POLICY_RC" "$t/policy.before"; ok $? "an existing policy-rc.d is l
 cmp -s "$DEPS_CREATECLUSTER" "$t/cc.before"; ok $? "createcluster.conf is restored after a failed install"
 
 # 3. everything present: no apt-get at all
-printf '%s\n' postgresql-15 postgresql-client-15 postgresql-server-dev-15 postgresql-contrib \
-	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libcurl4-openssl-dev libipc-run-perl \
-	python3 nginx-light openssl curl make gcc clang >"$t/installed"
 : >"$t/seen"
-tools/deps.sh >"$t/out" 2>&1 && [ ! -s "$t/seen" ]; ok $? "nothing missing: nothing installed, nothing changed"
+STUB_ALL=1 tools/deps.sh >"$t/out" 2>&1 && [ ! -s "$t/seen" ]; ok $? "nothing missing: nothing installed, nothing changed"
 echo "1..$n"
 [ "$bad" -eq 0 ]
