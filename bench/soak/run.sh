@@ -9,7 +9,9 @@
 # Traffic (pgbench scripts calling soak.step, see soak.sql): userName
 # lookups, GET by id, creates, PUTs, PATCHes, deactivations (Entra ID's
 # "Replace" active "False"), deletes, group creates, member adds and
-# removes, /Bulk.  Each client has its own 20 users and 3 groups and sends
+# removes, /Bulk; and races of all clients over 8 shared users and 2 shared
+# groups (creates, deletes, member adds at once).  Each client has its own
+# 20 users and 3 groups and sends
 # one request at a time; each request is journaled in its own transaction
 # (soak.journal), so the journal is exactly the set of completed requests:
 # a request whose connection died before COMMIT left nothing at all.
@@ -29,8 +31,9 @@
 #
 # Environment: SOAK_PORT (default 55450), SOAK_CLIENTS (16), SOAK_RATE
 # (total requests/s cap for pgbench -R; default none), SOAK_FAULT_EVERY_MS
-# (mean pause between terminations, default 500), SOAK_KEEP=1 keeps the
-# work directory.  Needs the extension installed (tools/build.sh) and
+# (mean pause between terminations, default 500), SOAK_SHARED (1: also race
+# all clients over shared users and groups, the default; 0: only the
+# replayable per-client traffic), SOAK_KEEP=1 keeps the work directory.  Needs the extension installed (tools/build.sh) and
 # pgbench.  Exit status 0 when every check passed.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -41,6 +44,7 @@ port=${SOAK_PORT:-55450}
 clients=${SOAK_CLIENTS:-16}
 rate=${SOAK_RATE:-}
 fault_ms=${SOAK_FAULT_EVERY_MS:-500}
+shared=${SOAK_SHARED:-1}
 work=$(mktemp -d /tmp/soak.XXXXXX)
 chmod 755 "$work"
 pids=()
@@ -67,6 +71,10 @@ psql -c "CREATE EXTENSION scim_provision CASCADE" >/dev/null 2>&1 &&
 
 # one pgbench script per kind of request, weighted like an IdP's traffic
 weights="lookup:30 get:10 create:12 put:10 patch:10 deactivate:4 delete:4 group_create:3 group_add:8 group_remove:4 bulk:5"
+# races over shared users and groups (not replayed; see soak.sql)
+if [ "$shared" = 1 ]; then
+	weights="$weights shared_create:2 shared_delete:2 shared_group_create:1 shared_group_add:3 shared_group_remove:1 shared_put:1"
+fi
 scripts=()
 for kw in $weights; do
 	kind=${kw%%:*}
@@ -184,7 +192,7 @@ check "the System Log has no row beyond the completed requests' (and one per /Bu
 t0=$(date +%s)
 seq 1 "$clients" | xargs -P 4 -I{} "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -c "CALL soak.replay_client({})" \
 	>"$work/replay.log" 2>&1 || { echo "# replay failed:"; head -5 "$work/replay.log" | sed 's/^/#   /'; }
-echo "soak: replayed $(psql -Atc "SELECT count(*) FROM soak.journal WHERE status <> 503") requests" \
+echo "soak: replayed $(psql -Atc "SELECT count(*) FROM soak.journal WHERE status <> 503 AND kind NOT LIKE 'shared%'") requests" \
 	"in workspace replay in $(($(date +%s) - t0)) s"
 check "replaying the journal gives the same statuses" \
 	"SELECT count(*) = 0 FROM soak.replay_diff" \
@@ -209,6 +217,12 @@ else
 	echo "not ok $n - the clients saw $errors SQL errors other than the injected faults"
 	cat "$work"/client*.log | grep -E 'ERROR:' | grep -vE 'terminating connection|server closed|connection to server|database system is|could not connect|administrator command' | sort | uniq -c | head -10 | sed 's/^/#   /'
 	failed=$((failed + 1))
+fi
+# what the server log says about 500s (their SCIM answers are generic)
+if [ "$(psql -Atc "SELECT count(*) FROM scim.provisioning_log WHERE status = 500")" != 0 ]; then
+	echo "# server log lines about the 500s:"
+	grep -E 'scim|ERROR' "$work/pg/server.log" | grep -vE 'terminating connection|database system' |
+		sed -E 's/^[0-9-]+ [0-9:.]+ [A-Z]+ \[[0-9]+\] //' | sort | uniq -c | sort -rn | head -8 | sed 's/^/#   /'
 fi
 echo "1..$n"
 echo "soak: $((n - failed)) of $n checks passed"
