@@ -227,7 +227,7 @@ BEGIN
 				-- [/path] leaves the locations relative.
 				IF base ~ '^[A-Za-z][A-Za-z0-9+.-]*:' THEN
 					origin := base;
-				ELSIF jsonb_typeof(req_headers -> 'x-forwarded-host') = 'string' THEN
+				ELSIF pg_catalog.jsonb_typeof(req_headers -> 'x-forwarded-host') = 'string' THEN
 					fwd_proto := coalesce(nullif(pg_catalog.lower(pg_catalog.btrim(req_headers ->> 'x-forwarded-proto')), ''), 'https');
 					origin := fwd_proto || '://' || (req_headers ->> 'x-forwarded-host') || base;
 				END IF;

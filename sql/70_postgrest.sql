@@ -436,13 +436,13 @@ SELECT unalike(:'r_body'::text, '%evil%', 'POST with a hostile X-Forwarded-Host:
 SELECT :'r_body'::jsonb ->> 'id' AS hostile_id \gset
 
 -- a body that is not JSON: a SCIM 400 invalidSyntax and its System Log row
-SELECT count(*) AS log_before FROM scim.provisioning_log \gset
+SELECT coalesce(max(id), 0) AS log_max FROM scim.provisioning_log \gset
 SELECT * FROM pg_temp.pgrst(jsonb_build_object('x-scim-method', 'POST', 'x-scim-uri', '/scim/v2/Users', 'x-scim-token', :'bearer'),
 							'{"userName": "broken@example.com",') \gset r_
 SELECT is(:r_status, 400, 'POST with a body that is not JSON: 400');
 SELECT is(:'r_body'::jsonb ->> 'scimType', 'invalidSyntax', 'POST with a body that is not JSON: invalidSyntax');
 SELECT is(:'r_body'::jsonb -> 'schemas', '["urn:ietf:params:scim:api:messages:2.0:Error"]', 'POST with a body that is not JSON: a SCIM error document');
-SELECT results_eq($$SELECT status, scim_type, method FROM scim.provisioning_log WHERE id > $$ || :log_before || $$ ORDER BY id$$,
+SELECT results_eq($$SELECT status, scim_type, method FROM scim.provisioning_log WHERE id > $$ || :log_max || $$ ORDER BY id$$,
 				  $$VALUES (400, 'invalidSyntax', 'POST')$$, 'POST with a body that is not JSON: one System Log row');
 SELECT is((SELECT count(*)::integer FROM scim.users WHERE user_name = 'broken@example.com'), 0, 'POST with a body that is not JSON: no user');
 SELECT * FROM pg_temp.pgrst(jsonb_build_object('x-scim-method', 'PATCH', 'x-scim-uri', '/scim/v2/Users/' || :'hostile_id', 'x-scim-token', :'bearer'),
