@@ -487,7 +487,7 @@ my $have_openssl = (system('openssl version >/dev/null 2>&1') == 0);
 
 SKIP:
 {
-	skip 'nginx, curl or openssl missing', 41 unless $nginx && $have_curl && $have_openssl;
+	skip 'nginx, curl or openssl missing', 42 unless $nginx && $have_curl && $have_openssl;
 
 	my $dir = PostgreSQL::Test::Utils::tempdir('nginx');
 	my $upstream_port = PostgreSQL::Test::Cluster::get_free_port();
@@ -605,6 +605,13 @@ EOF
 	ok(!exists $h->{headers}{'content-range'} && !exists $h->{headers}{'content-location'},
 		'PostgREST-only response headers are hidden');
 	is($last_forwarded->()->{body}, $json->encode($create), 'the body reaches PostgREST byte for byte');
+
+	$h = $curl->('POST', "$base/Users", token => $token, body => user_body(userName => 'fwd@example.com'),
+		args => [ '-H', 'X-Forwarded-Host: evil.example"><x>', '-H', 'X-Forwarded-Proto: javascript',
+				  '-H', 'X-Scim-Uri: https://evil.example/scim/v2/Users' ]);
+	is_deeply([ $h->{status}, $h->{headers}{location}, $h->{body}{meta}{location} ],
+		[ 201, "https://scim.example.com/scim/v2/Users/$h->{body}{id}", "https://scim.example.com/scim/v2/Users/$h->{body}{id}" ],
+		'a client\'s own X-Forwarded-Host, X-Forwarded-Proto and X-Scim-Uri are replaced by nginx\'s');
 
 	$h = $curl->('POST', "$base/Users", token => $token, body => '{"userName": "half');
 	is_deeply([ $h->{status}, $h->{body}{scimType}, $h->{headers}{'content-type'} ], [ 400, 'invalidSyntax', 'application/scim+json' ],
