@@ -8,6 +8,61 @@
 
 -- ===== Hardening (#15 security): grants, trigger functions, audit =========
 
+-- The users trigger: not SECURITY DEFINER, not PUBLIC's (the C guard that
+-- refuses any relation but scim.users is in the library); internal helpers
+-- and the SECURITY DEFINER domain_approved are no longer PUBLIC's
+-- (sql/16_security_catalog.sql holds the allow-list).
+ALTER FUNCTION scim._users_before_write() SECURITY INVOKER;
+REVOKE ALL ON FUNCTION scim._users_before_write(), scim._canonical_user_type(text),
+	scim._sort_direction(text), scim.domain_approved(text, text) FROM PUBLIC;
+
+-- Log policy: nothing the entry points report to the server log carries the
+-- caller's statement (with the bearer token in it) or the context.
+ALTER FUNCTION scim.handle(text, text, text, jsonb, text)
+	SET log_min_error_statement = panic;
+ALTER FUNCTION scim.handle(text, text, text, jsonb, text)
+	SET log_error_verbosity = terse;
+-- scim_api.dispatch: the same log policy (its SET clauses below), and a
+-- token header that came twice goes on as a list for scim.handle to refuse.
+
+-- scim._handle: two Authorization credentials are refused (401), never one
+-- picked; a route's 503 carries Retry-After.
+
+-- Group members: the users named are locked before they are checked (a
+-- DELETE racing the add answers 400, not 500 on the foreign key), and the
+-- nested-group message looks groups up in the caller's workspace only.
+CREATE OR REPLACE FUNCTION scim._group_check_members(workspace text, ids uuid[]) RETURNS void
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, scim, pg_temp
+AS $$
+DECLARE
+	missing		uuid[];
+	nested		boolean;
+BEGIN
+	SELECT array_agg(DISTINCT x), bool_or(EXISTS (SELECT FROM scim.groups g WHERE g.id = x AND g.workspace = $1))
+	INTO missing, nested
+	FROM unnest(ids) AS x
+	WHERE x NOT IN (SELECT u.id FROM scim.users u WHERE u.id = ANY (ids) AND u.workspace = $1 FOR KEY SHARE);
+	IF missing IS NOT NULL THEN
+		IF nested THEN
+			RAISE EXCEPTION 'invalidValue: a group cannot be a member of a group'
+				USING ERRCODE = 'invalid_parameter_value',
+					  DETAIL = format('Nested groups are not supported: %s is a group.',
+									  (SELECT string_agg(x::text, ', ') FROM unnest(missing) x
+									   WHERE EXISTS (SELECT FROM scim.groups g WHERE g.id = x AND g.workspace = $1)));
+		END IF;
+		RAISE EXCEPTION 'invalidValue: % member% not found', cardinality(missing),
+			CASE WHEN cardinality(missing) = 1 THEN '' ELSE 's' END
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = format('No user with id %s exists in workspace "%s".',
+								  array_to_string(missing[1:5], ', ') ||
+								  CASE WHEN cardinality(missing) > 5 THEN format(' (and %s more)', cardinality(missing) - 5) ELSE '' END,
+								  $1),
+				  HINT = 'Members are users of the same workspace, named by their id.';
+	END IF;
+END;
+$$;
+
 -- (end of hardening: security)
 
 
@@ -151,12 +206,16 @@ DECLARE
 	err_state	text;
 	err_msg		text;
 	err_detail	text;
+	n_auth		bigint := 0;
 BEGIN
 	headers := jsonb_build_object('Content-Type', 'application/scim+json');
 
 	-- header names are lower-cased by the caller; tolerate any case
 	IF jsonb_typeof(p_headers) = 'object' THEN
-		SELECT coalesce(jsonb_object_agg(lower(h.key), h.value), '{}') INTO hdr FROM jsonb_each(p_headers) h;
+		SELECT coalesce(jsonb_object_agg(lower(h.key), h.value), '{}'),
+			   count(*) FILTER (WHERE lower(h.key) = 'authorization')
+		  INTO hdr, n_auth
+		  FROM jsonb_each(p_headers) h;
 	END IF;
 
 	-- a path that still carries its query string
@@ -169,14 +228,27 @@ BEGIN
 	seg1 := lower(segs[1]);
 	seg2 := segs[2];
 
-	-- authentication: Bearer token -> workspace
-	auth := hdr ->> 'authorization';
-	IF auth ~* '^\s*bearer\s+\S' THEN
-		ws := scim.authenticate(auth);
+	-- authentication: exactly one Bearer token -> workspace.  Two
+	-- credentials are refused rather than one picked (#15): the header
+	-- twice in different case, a list of values, or values a proxy joined
+	-- with a comma (a token never holds one).
+	IF n_auth > 1 OR jsonb_typeof(hdr -> 'authorization') NOT IN ('string', 'null') THEN
+		log_detail := CASE WHEN n_auth > 1 OR (jsonb_typeof(hdr -> 'authorization') = 'array'
+												AND jsonb_array_length(hdr -> 'authorization') > 1)
+						   THEN 'authentication refused: the request has more than one Authorization header'
+						   ELSE 'authentication refused: the Authorization header is not a single string' END;
+	ELSE
+		auth := hdr ->> 'authorization';
+		IF strpos(auth, ',') > 0 THEN
+			log_detail := 'authentication refused: the Authorization header holds more than one credential';
+		ELSIF auth ~* '^\s*bearer\s+\S' THEN
+			ws := scim.authenticate(auth);
+		END IF;
 	END IF;
 	IF ws IS NULL THEN
 		status := 401;
-		log_detail := CASE WHEN auth IS NULL OR btrim(auth) = '' THEN 'authentication required: no Authorization header'
+		log_detail := CASE WHEN log_detail IS NOT NULL THEN log_detail
+						   WHEN auth IS NULL OR btrim(auth) = '' THEN 'authentication required: no Authorization header'
 						   WHEN auth !~* '^\s*bearer\s+\S' THEN 'authentication required: the Authorization scheme must be Bearer'
 						   ELSE 'the bearer token is not valid (unknown or revoked)' END;
 		headers := headers || jsonb_build_object('WWW-Authenticate', 'Bearer realm="scim"');
@@ -362,6 +434,10 @@ BEGIN
 		END IF;
 		IF status >= 400 THEN
 			body := scim._error(status, log_type, log_detail);
+		END IF;
+		-- a 503 of a route (/Groups, /Bulk, cursors: a concurrent change won) is retryable
+		IF status = 503 THEN
+			headers := headers || jsonb_build_object('Retry-After', '1');
 		END IF;
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT, err_detail = PG_EXCEPTION_DETAIL;
@@ -1127,6 +1203,8 @@ CREATE FUNCTION scim._dispatch(req_text text, from_json boolean)
 	RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, scim, pg_temp
+	SET log_min_error_statement = panic
+	SET log_error_verbosity = terse
 AS $$
 DECLARE
 	req_headers	jsonb;
@@ -1148,6 +1226,7 @@ DECLARE
 	hvalue		text;
 	origin		text;
 	fwd_proto	text;
+	auth_value	jsonb;
 	err_state	text;
 	err_msg		text;
 BEGIN
@@ -1236,9 +1315,18 @@ BEGIN
 			ELSE
 				-- the headers scim.handle sees: the request's, with the IdP's
 				-- token as authorization (a JWT meant for PostgREST never is)
+				-- (#15) a token header that came twice (request.headers is JSON
+				-- text: duplicate keys survive until jsonb keeps the last) or is
+				-- not a string goes on as it is, as a list, for scim.handle to
+				-- refuse (401) rather than one of the tokens being picked
 				fwd := req_headers - 'x-scim-method' - 'x-scim-uri' - 'x-scim-token' - 'authorization';
-				IF req_headers ? 'x-scim-token' AND pg_catalog.jsonb_typeof(req_headers -> 'x-scim-token') = 'string' THEN
-					fwd := fwd || pg_catalog.jsonb_build_object('authorization', req_headers ->> 'x-scim-token');
+				IF req_headers ? 'x-scim-token' THEN
+					SELECT CASE WHEN pg_catalog.count(*) > 1 THEN pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t.value))
+								ELSE req_headers -> 'x-scim-token' END
+					  INTO auth_value
+					  FROM pg_catalog.json_each(pg_catalog.current_setting('request.headers', true)::json) AS t
+					 WHERE pg_catalog.lower(t.key) = 'x-scim-token';
+					fwd := fwd || pg_catalog.jsonb_build_object('authorization', auth_value);
 				END IF;
 
 				-- no body: '' as text/plain, {} as JSON (PostgREST's rendering
@@ -1376,6 +1464,8 @@ CREATE FUNCTION scim_api.dispatch(text)
 	RETURNS scim_api."application/scim+json"
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, scim, pg_temp
+	SET log_min_error_statement = panic
+	SET log_error_verbosity = terse
 AS $$
 BEGIN
 	RETURN scim._dispatch($1, false);
@@ -1395,6 +1485,8 @@ CREATE OR REPLACE FUNCTION scim_api.dispatch(jsonb)
 	RETURNS scim_api."application/scim+json"
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, scim, pg_temp
+	SET log_min_error_statement = panic
+	SET log_error_verbosity = terse
 AS $$
 BEGIN
 	RETURN scim._dispatch($1::text, true);

@@ -93,10 +93,14 @@ COMMENT ON FUNCTION scim._valid_base_url(text) IS
 -- X-Scim-Method or X-Scim-Uri is answered 400; an error escaping scim.handle
 -- is answered 500 with a generic detail, logged, and reported to the server
 -- log.  Not SECURITY DEFINER itself: the scim_api functions that call it are.
+-- Its server-log reports carry neither the statement nor the context (the
+-- log policy of scim.handle, 55_handle.sql).
 CREATE FUNCTION scim._dispatch(req_text text, from_json boolean)
 	RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, scim, pg_temp
+	SET log_min_error_statement = panic
+	SET log_error_verbosity = terse
 AS $$
 DECLARE
 	req_headers	jsonb;
@@ -118,6 +122,7 @@ DECLARE
 	hvalue		text;
 	origin		text;
 	fwd_proto	text;
+	auth_value	jsonb;
 	err_state	text;
 	err_msg		text;
 BEGIN
@@ -206,9 +211,18 @@ BEGIN
 			ELSE
 				-- the headers scim.handle sees: the request's, with the IdP's
 				-- token as authorization (a JWT meant for PostgREST never is)
+				-- (#15) a token header that came twice (request.headers is JSON
+				-- text: duplicate keys survive until jsonb keeps the last) or is
+				-- not a string goes on as it is, as a list, for scim.handle to
+				-- refuse (401) rather than one of the tokens being picked
 				fwd := req_headers - 'x-scim-method' - 'x-scim-uri' - 'x-scim-token' - 'authorization';
-				IF req_headers ? 'x-scim-token' AND pg_catalog.jsonb_typeof(req_headers -> 'x-scim-token') = 'string' THEN
-					fwd := fwd || pg_catalog.jsonb_build_object('authorization', req_headers ->> 'x-scim-token');
+				IF req_headers ? 'x-scim-token' THEN
+					SELECT CASE WHEN pg_catalog.count(*) > 1 THEN pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t.value))
+								ELSE req_headers -> 'x-scim-token' END
+					  INTO auth_value
+					  FROM pg_catalog.json_each(pg_catalog.current_setting('request.headers', true)::json) AS t
+					 WHERE pg_catalog.lower(t.key) = 'x-scim-token';
+					fwd := fwd || pg_catalog.jsonb_build_object('authorization', auth_value);
 				END IF;
 
 				-- no body: '' as text/plain, {} as JSON (PostgREST's rendering
@@ -341,11 +355,13 @@ COMMENT ON FUNCTION scim._dispatch(text, boolean) IS
 -- body to a function with a single unnamed text parameter as it is, so a
 -- body that is not JSON is answered by scim.handle (400 invalidSyntax, a
 -- System Log row) instead of by PostgREST.  SECURITY DEFINER: scim_client
--- has no access to schema scim.
+-- has no access to schema scim.  Same log policy as scim._dispatch.
 CREATE FUNCTION scim_api.dispatch(text)
 	RETURNS scim_api."application/scim+json"
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, scim, pg_temp
+	SET log_min_error_statement = panic
+	SET log_error_verbosity = terse
 AS $$
 BEGIN
 	RETURN scim._dispatch($1, false);
@@ -357,7 +373,7 @@ COMMENT ON FUNCTION scim_api.dispatch(text) IS
 -- scim_api.dispatch(jsonb): the 0.2.0 entry point, for a proxy that still
 -- sends Content-Type: application/json (PostgREST then refuses a body that
 -- is not JSON itself, in its own error format and without a System Log
--- row).  PostgREST picks the variant by Content-Type (a single unnamed
+-- row).  Same log policy as scim._dispatch.  PostgREST picks the variant by Content-Type (a single unnamed
 -- parameter: text for text/plain, json/jsonb for application/json), so the
 -- two are never ambiguous to it.  Kept through 0.3.x; deploy/README.md says
 -- how to switch.
@@ -365,6 +381,8 @@ CREATE FUNCTION scim_api.dispatch(jsonb)
 	RETURNS scim_api."application/scim+json"
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, scim, pg_temp
+	SET log_min_error_statement = panic
+	SET log_error_verbosity = terse
 AS $$
 BEGIN
 	RETURN scim._dispatch($1::text, true);
