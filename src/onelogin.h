@@ -8,7 +8,7 @@
  * handle, so transfers stay interruptible) and the parsers for the token,
  * users (v2, bare array), events (v1 envelope) and error bodies; it never
  * throws from inside libcurl and never keeps secrets beyond a request.
- * onelogin_map.c turns a parsed user into SCIM JSON text.  worker.c drives
+ * onelogin_map.c turns a parsed user into SCIM JSON text.  worker_*.c drive
  * both from the background worker.
  *
  * src/onelogin.h
