@@ -101,6 +101,8 @@
 #define MAX_RATE_LIMIT_WAIT_S	3600
 /* Unseen ids checked per reconciliation step. */
 #define VERIFY_BATCH			50
+/* Passes listed again in one attempt before the run is given a back-off. */
+#define MAX_RELISTS				3
 /* Mint a token again this long before OneLogin says it expires. */
 #define TOKEN_MARGIN_S			60
 
@@ -118,6 +120,7 @@ extern int	scim_max_backoff;
 extern bool scim_allow_http;
 extern int	scim_reconcile_interval;
 extern int	scim_sync_overlap;
+extern bool scim_gap_detection;
 extern char *scim_onelogin_user_type_attribute;
 extern char *scim_onelogin_inactive_statuses;
 extern char *scim_onelogin_inactive_states;
@@ -157,6 +160,11 @@ typedef struct Conn
 	bool		run_full;
 	int64		run_id;
 	int			run_pages;		/* pages of the run committed so far */
+	int64		run_total;		/* Total-Count of the pass's last page, -1 */
+	int64		run_last_id;	/* last id of the pass's last page if it was
+								 * in ascending order, else -1 */
+	bool		run_shifted;	/* the pass saw the list change under it */
+	int			run_relists;	/* passes listed again in this run */
 	TimestampTz run_since;
 	TimestampTz run_started_at;
 	TimestampTz users_high_water;

@@ -68,7 +68,8 @@ static SPIPlanPtr plan_state_events_end;
 	"UPDATE scim.onelogin_state SET events_since = $3, events_cursor = $2," \
 	" events_run_max = CASE WHEN $6 THEN $4 ELSE greatest(events_run_max, $4) END," \
 	" events_seen = events_seen OPERATOR(pg_catalog.+) $5," \
-	" deprovisioned = deprovisioned OPERATOR(pg_catalog.+) $7" \
+	" deprovisioned = deprovisioned OPERATOR(pg_catalog.+) $7," \
+	" consecutive_failures = 0, backoff_until = NULL, backoff_reason = NULL" \
 	" WHERE workspace OPERATOR(pg_catalog.=) $1"
 
 #define SQL_STATE_EVENTS_END \
@@ -190,6 +191,7 @@ sync_events(Conn *c)
 		}
 		tx_commit();
 		first = false;
+		c->failures = 0;
 
 		if (page.after_cursor == NULL)
 		{

@@ -79,6 +79,7 @@ int			scim_max_backoff = 600;
 bool		scim_allow_http = false;
 int			scim_reconcile_interval = 86400;
 int			scim_sync_overlap = 60;
+bool		scim_gap_detection = true;
 char	   *scim_onelogin_user_type_attribute = NULL;
 char	   *scim_onelogin_inactive_statuses = NULL;
 char	   *scim_onelogin_inactive_states = NULL;
@@ -178,6 +179,12 @@ scim_worker_init(void)
 							"Covers clock skew and updated_since rounding; users seen again unchanged are skipped.",
 							&scim_sync_overlap, 60, 0, 86400,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomBoolVariable("scim_provision.gap_detection",
+							 "Lists OneLogin's users again when the list changed during a sync.",
+							 "OneLogin pages by offset: a user deleted on an earlier page moves the later ones up, "
+							 "and one user is never served.  Turn off only to measure what the check costs.",
+							 &scim_gap_detection, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("scim_provision.onelogin_user_type_attribute",
 							   "OneLogin custom attribute (shortname) holding the user type.",
 							   "Empty: user types are not taken from OneLogin.",

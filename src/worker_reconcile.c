@@ -73,11 +73,13 @@ static SPIPlanPtr plan_state_verify_end;
 
 #define SQL_STATE_VERIFY \
 	"UPDATE scim.onelogin_state SET deprovisioned = deprovisioned OPERATOR(pg_catalog.+) $2," \
-	" users_applied = users_applied OPERATOR(pg_catalog.+) $3" \
+	" users_applied = users_applied OPERATOR(pg_catalog.+) $3," \
+	" consecutive_failures = 0, backoff_until = NULL, backoff_reason = NULL" \
 	" WHERE workspace OPERATOR(pg_catalog.=) $1"
 
 #define SQL_STATE_VERIFY_END \
-	"UPDATE scim.onelogin_state SET verify_run = NULL, last_reconcile_at = pg_catalog.now()" \
+	"UPDATE scim.onelogin_state SET verify_run = NULL, last_reconcile_at = pg_catalog.now()," \
+	" consecutive_failures = 0, backoff_until = NULL, backoff_reason = NULL" \
 	" WHERE workspace OPERATOR(pg_catalog.=) $1"
 
 /*
@@ -134,6 +136,7 @@ verify_unseen(Conn *c)
 			run_plan(PLAN(plan_state_verify_end, SQL_STATE_VERIFY_END, TEXTOID), SQL_STATE_VERIFY_END,
 					 v, NULL, SPI_OK_UPDATE);
 			tx_commit();
+			c->failures = 0;
 			c->verify_run = -1;
 			MemoryContextSwitchTo(CycleContext);
 			return RUN_DONE;
@@ -198,6 +201,7 @@ verify_unseen(Conn *c)
 		run_plan(PLAN(plan_state_verify, SQL_STATE_VERIFY, TEXTOID, INT8OID, INT8OID), SQL_STATE_VERIFY,
 				 v, NULL, SPI_OK_UPDATE);
 		tx_commit();
+		c->failures = 0;
 	}
 }
 

@@ -355,7 +355,7 @@ run_guarded(SPIPlanPtr plan, const char *sql, Datum *values, const char *nulls, 
 	" s.last_attempt_at, s.backoff_until, s.consecutive_failures, s.run_cursor," \
 	" s.run_kind OPERATOR(pg_catalog.=) 'full', s.run_id, s.run_since, s.run_started_at," \
 	" s.users_high_water, s.verify_run, s.last_reconcile_at, s.events_cursor, s.events_since," \
-	" s.events_high_water, s.run_pages" \
+	" s.events_high_water, s.run_pages, s.run_total, s.run_last_id, s.run_shifted, s.run_relists" \
 	" FROM scim.onelogin_connections c" \
 	" JOIN scim.onelogin_state s ON s.workspace OPERATOR(pg_catalog.=) c.workspace" \
 	" WHERE s.config_version OPERATOR(pg_catalog.=) c.config_version" \
@@ -400,6 +400,10 @@ load_connections(List **conns)
 		c->events_since = get_ts(tup, desc, 18);
 		c->events_high_water = get_ts(tup, desc, 19);
 		c->run_pages = get_int4(tup, desc, 20, 0);
+		c->run_total = get_int8(tup, desc, 21, -1);
+		c->run_last_id = get_int8(tup, desc, 22, -1);
+		c->run_shifted = DatumGetBool(SPI_getbinval(tup, desc, 23, &isnull)) && !isnull;
+		c->run_relists = get_int4(tup, desc, 24, 0);
 		*conns = lappend(*conns, c);
 		MemoryContextSwitchTo(old);
 	}
@@ -476,7 +480,7 @@ record_success(Conn *c)
 #define SQL_FAILURE \
 	"UPDATE scim.onelogin_state SET state = $2, last_attempt_at = pg_catalog.now()," \
 	" last_error = $3, last_error_at = pg_catalog.now()," \
-	" consecutive_failures = consecutive_failures OPERATOR(pg_catalog.+) 1," \
+	" consecutive_failures = consecutive_failures OPERATOR(pg_catalog.+) $8," \
 	" backoff_until = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+)" \
 	"   pg_catalog.make_interval(secs => $4::pg_catalog.float8 OPERATOR(pg_catalog./) 1000)," \
 	" backoff_reason = $5, handled_seq = greatest(handled_seq, $6)" \
@@ -506,6 +510,12 @@ backoff_ms(int failures)
  * (source 'onelogin').  status is the HTTP status, or 502/504 for transport
  * failures and malformed responses.  wait_s >= 0 is a wait OneLogin asked
  * for (Retry-After); detail must not contain secrets.
+ *
+ * Only failures count towards the exponential back-off: a 429 waits for
+ * what OneLogin said (Retry-After, else X-RateLimit-Reset, else the current
+ * step of the back-off) and leaves the count alone, and every page that
+ * succeeds resets it (reset_failures), so isolated errors on a long sync
+ * each wait about the base delay.
  */
 void
 record_failure(Conn *c, FailKind kind, int status, const char *method, const char *path,
@@ -515,11 +525,12 @@ record_failure(Conn *c, FailKind kind, int status, const char *method, const cha
 	const char *state;
 	const char *reason;
 	char	   *full;
-	Datum		v[7];
+	Datum		v[8];
+	bool		counts = (kind != FAIL_RATE_LIMIT && kind != FAIL_PAUSE);
 
-	if (kind == FAIL_RATE_LIMIT || kind == FAIL_PAUSE)
+	if (!counts)
 		delay = (wait_s >= 0) ? (int64) Min(Max(wait_s, 1), MAX_RATE_LIMIT_WAIT_S) * 1000
-			: backoff_ms(c->failures + 1);
+			: backoff_ms(Max(c->failures, 1));
 	else
 		delay = backoff_ms(c->failures + 1);
 
@@ -551,10 +562,13 @@ record_failure(Conn *c, FailKind kind, int status, const char *method, const cha
 	v[4] = text_datum(reason);
 	v[5] = Int64GetDatum(c->wake_seq);
 	v[6] = Int64GetDatum(c->config_version);
-	run_plan(PLAN(plan_failure, SQL_FAILURE, TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, INT8OID, INT8OID),
+	v[7] = Int32GetDatum(counts ? 1 : 0);
+	run_plan(PLAN(plan_failure, SQL_FAILURE, TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, INT8OID, INT8OID,
+				  INT4OID),
 			 SQL_FAILURE, v, NULL, SPI_OK_UPDATE);
 	log_attempt(c, method, path, NULL, status, full);
 	tx_commit();
-	c->failures++;
+	if (counts)
+		c->failures++;
 }
 

@@ -151,7 +151,7 @@ init_request(OneLoginRequest *req, const char *url)
 static FetchResult
 classify(Conn *c, const char *method, const char *path, OneLoginResponse *resp)
 {
-	char	   *msg;
+	const char *why;
 
 	if (resp->transport_failed)
 	{
@@ -163,23 +163,24 @@ classify(Conn *c, const char *method, const char *path, OneLoginResponse *resp)
 		return FETCH_OK;
 	if (resp->status == 404)
 		return FETCH_NOT_FOUND;
-	msg = onelogin_error_message(resp->body, resp->body_len);
+	/* only a documented error name or message, never the body itself */
+	why = onelogin_error_reason(resp->body, resp->body_len);
 	if (resp->status == 429)
 	{
 		int			wait = resp->retry_after >= 0 ? resp->retry_after : resp->ratelimit_reset;
 
 		record_failure(c, FAIL_RATE_LIMIT, 429, method, path, wait,
 					   psprintf("OneLogin rate limit reached (HTTP 429%s%s)",
-								msg ? ": " : "", msg ? msg : ""));
+								why ? ": " : "", why ? why : ""));
 	}
 	else if (resp->status >= 500)
 		record_failure(c, FAIL_TRANSIENT, (int) resp->status, method, path, -1,
 					   psprintf("OneLogin answered HTTP %ld%s%s", resp->status,
-								msg ? ": " : "", msg ? msg : ""));
+								why ? ": " : "", why ? why : ""));
 	else
 		record_failure(c, FAIL_PERMANENT, (int) resp->status, method, path, -1,
 					   psprintf("OneLogin refused the request with HTTP %ld%s%s", resp->status,
-								msg ? ": " : "", msg ? msg : ""));
+								why ? ": " : "", why ? why : ""));
 	return FETCH_FAILED;
 }
 
@@ -255,11 +256,12 @@ mint_token(Conn *c)
 		CHECK_FOR_INTERRUPTS();
 	if (resp.status == 400 || resp.status == 401 || resp.status == 403)
 	{
-		char	   *msg = onelogin_error_message(resp.body, resp.body_len);
+		const char *why = onelogin_error_reason(resp.body, resp.body_len);
 
+		explicit_bzero(resp.body, resp.body_len);
 		record_failure(c, FAIL_AUTH, (int) resp.status, "POST", "/auth/oauth2/v2/token", -1,
 					   psprintf("OneLogin refused the client credentials (HTTP %ld%s%s)",
-								resp.status, msg ? ": " : "", msg ? msg : ""));
+								resp.status, why ? ": " : "", why ? why : ""));
 		return FETCH_FAILED;
 	}
 	result = classify(c, "POST", "/auth/oauth2/v2/token", &resp);
@@ -330,11 +332,11 @@ fetch(Conn *c, const char *url, const char *path, OneLoginResponse *resp)
 			forget_token(c);
 			if (fresh || attempt > 0)
 			{
-				char	   *msg = onelogin_error_message(resp->body, resp->body_len);
+				const char *why = onelogin_error_reason(resp->body, resp->body_len);
 
 				record_failure(c, FAIL_AUTH, 401, "GET", path, -1,
 							   psprintf("OneLogin refused a freshly minted access token (HTTP 401%s%s)",
-										msg ? ": " : "", msg ? msg : ""));
+										why ? ": " : "", why ? why : ""));
 				return FETCH_FAILED;
 			}
 			continue;

@@ -133,17 +133,25 @@ maybe_analyze_users(const char *workspace, int created)
 }
 
 #define SQL_STATE_PAGE \
-	"UPDATE scim.onelogin_state SET state = 'syncing', run_kind = $3, run_id = $4, run_since = $5," \
+	"UPDATE scim.onelogin_state SET state = 'syncing', run_kind = $3, run_since = $5," \
+	" run_id = CASE WHEN $15 AND $3 OPERATOR(pg_catalog.=) 'full' THEN $4 OPERATOR(pg_catalog.+) 1 ELSE $4 END," \
 	" run_started_at = CASE WHEN $9 THEN $6 ELSE run_started_at END," \
 	" run_wake_seq = CASE WHEN $9 THEN $11 ELSE run_wake_seq END," \
 	" run_finished_at = CASE WHEN $9 THEN NULL ELSE run_finished_at END," \
-	" run_cursor = $2," \
 	" run_max_updated = CASE WHEN $9 THEN $7 ELSE greatest(run_max_updated, $7) END," \
 	" run_pages = CASE WHEN $9 THEN 1 ELSE run_pages OPERATOR(pg_catalog.+) 1 END," \
 	" run_users_seen = CASE WHEN $9 THEN 0 ELSE run_users_seen END OPERATOR(pg_catalog.+) $8," \
 	" run_users_applied = CASE WHEN $9 THEN 0 ELSE run_users_applied END OPERATOR(pg_catalog.+) $10," \
 	" pages = pages OPERATOR(pg_catalog.+) 1, users_seen = users_seen OPERATOR(pg_catalog.+) $8," \
-	" users_applied = users_applied OPERATOR(pg_catalog.+) $10" \
+	" users_applied = users_applied OPERATOR(pg_catalog.+) $10," \
+	" run_cursor = CASE WHEN $15 THEN '' ELSE $2 END," \
+	" run_total = CASE WHEN $15 THEN NULL ELSE $12 END," \
+	" run_last_id = CASE WHEN $15 THEN NULL ELSE $13 END," \
+	" run_shifted = $14 AND NOT $15," \
+	" run_relists = CASE WHEN $9 THEN 0 ELSE run_relists END" \
+	"   OPERATOR(pg_catalog.+) CASE WHEN $15 THEN 1 ELSE 0 END," \
+	" relists = relists OPERATOR(pg_catalog.+) CASE WHEN $15 THEN 1 ELSE 0 END," \
+	" consecutive_failures = 0, backoff_until = NULL, backoff_reason = NULL" \
 	" WHERE workspace OPERATOR(pg_catalog.=) $1"
 
 #define SQL_STATE_RUN_END \
@@ -155,8 +163,58 @@ maybe_analyze_users(const char *workspace, int created)
 	" WHERE workspace OPERATOR(pg_catalog.=) $1"
 
 /*
+ * Gap detection.  OneLogin pages by offset (the cursor encodes limit and
+ * page): a user deleted on a page already served moves every later user up
+ * by one, and the user that moves across the page boundary is never
+ * served; a user inserted before the cursor pushes one back (served twice,
+ * harmless) and is not served itself.  A page shows that the list changed
+ * under the pass when its Total-Count differs from the previous page's, or,
+ * when pages come in ascending id order (as OneLogin's and the mock's do),
+ * when it starts at or before the id the previous page ended with.  The
+ * pass is then listed again from the first page once it ends, within the
+ * same run (same updated_since; a full run's new pass takes the next run
+ * id, so the reconciliation afterwards checks what only an earlier pass
+ * saw, e.g. a user deleted meanwhile): users already applied are skipped as
+ * unchanged, so nothing is applied twice, and the user that was skipped is
+ * applied.  Cursor, counters and these marks are committed with
+ * each page, so a restart resumes the check too.
+ *
+ * Returns whether this page shows a change; updates what the next page is
+ * compared with.
+ */
+static bool
+list_changed(const OneLoginUserPage *page, int total_count, int64 *total, int64 *last_id)
+{
+	bool		changed = false;
+	bool		ascending = page->nusers >= 2;
+	int			i;
+
+	if (total_count >= 0)
+	{
+		if (*total >= 0 && total_count != *total)
+			changed = true;
+		*total = total_count;
+	}
+	for (i = 1; i < page->nusers && ascending; i++)
+		if (page->users[i].id <= page->users[i - 1].id)
+			ascending = false;
+	if (ascending)
+	{
+		if (*last_id >= 0 && page->users[0].id <= *last_id)
+			changed = true;
+		*last_id = page->users[page->nusers - 1].id;
+	}
+	else
+		*last_id = -1;			/* no order to compare the next page with */
+	return changed;
+}
+
+/*
  * Users: resume the run in progress or start one, and apply page after
- * page, each page in one transaction with its cursor.
+ * page, each page in one transaction with its cursor.  A pass that saw the
+ * list change under it is listed again (see list_changed), at most
+ * MAX_RELISTS times per attempt; then the run waits for a back-off and
+ * lists again, so it never ends while it may have missed a user.
  */
 RunResult
 sync_users(Conn *c)
@@ -170,6 +228,10 @@ sync_users(Conn *c)
 	char	   *cursor;
 	int			pageno;
 	int			pagebase = 0;
+	int64		total = -1;
+	int64		last_id = -1;
+	bool		shifted = false;
+	int			relists_now = 0;
 
 	if (c->run_cursor != NULL)
 	{
@@ -179,7 +241,11 @@ sync_users(Conn *c)
 		run_id = c->run_id;
 		since = c->run_since;
 		started = c->run_started_at;
-		cursor = c->run_cursor;
+		/* "" marks a pass to be listed again from the first page */
+		cursor = c->run_cursor[0] != '\0' ? c->run_cursor : NULL;
+		total = c->run_total;
+		last_id = c->run_last_id;
+		shifted = c->run_shifted;
 	}
 	else
 	{
@@ -206,8 +272,10 @@ sync_users(Conn *c)
 		char	   *detail;
 		char	   *next;
 		FetchResult fr;
-		Datum		v[11];
-		char		nulls[12] = "           ";
+		Datum		v[15];
+		char		nulls[16] = "               ";
+		bool		relist = false;
+		bool		give_up = false;
 		int			applied;
 		int			created;
 		char		buf[64];
@@ -257,6 +325,13 @@ sync_users(Conn *c)
 		/* a server that hands back the cursor it was given would loop forever */
 		if (next != NULL && cursor != NULL && strcmp(next, cursor) == 0)
 			next = NULL;
+		if (scim_gap_detection && list_changed(&page, resp.total_count, &total, &last_id))
+			shifted = true;
+		if (next == NULL && shifted && scim_gap_detection)
+		{
+			relist = true;
+			give_up = (relists_now >= MAX_RELISTS);
+		}
 		prepare_users(page.users, page.nusers, &prep);
 
 		set_phase(c->workspace, "%s sync, applying users page %d (%d users)",
@@ -285,15 +360,56 @@ sync_users(Conn *c)
 		v[8] = BoolGetDatum(first);
 		v[9] = Int64GetDatum((int64) applied);
 		v[10] = Int64GetDatum(c->wake_seq);
+		v[11] = Int64GetDatum(total);
+		nulls[11] = (total >= 0) ? ' ' : 'n';
+		v[12] = Int64GetDatum(last_id);
+		nulls[12] = (last_id >= 0) ? ' ' : 'n';
+		v[13] = BoolGetDatum(shifted);
+		v[14] = BoolGetDatum(relist);
 		run_plan(PLAN(plan_state_page, SQL_STATE_PAGE, TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID,
-					  TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, BOOLOID, INT8OID, INT8OID),
+					  TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, BOOLOID, INT8OID, INT8OID,
+					  INT8OID, INT8OID, BOOLOID, BOOLOID),
 				 SQL_STATE_PAGE, v, nulls, SPI_OK_UPDATE);
-		if (next == NULL)
+		if (next == NULL && !relist)
 			run_plan(PLAN(plan_state_run_end, SQL_STATE_RUN_END, TEXTOID), SQL_STATE_RUN_END, v, NULL,
 					 SPI_OK_UPDATE);
 		tx_commit();
 		first = false;
+		c->failures = 0;
 		maybe_analyze_users(c->workspace, created);
+
+		if (relist)
+		{
+			/*
+			 * The list changed under this pass: list it again from the start.
+			 * A full run's new pass gets a run id of its own, so that the
+			 * reconciliation checks every id only an earlier pass saw (a
+			 * user deleted during the run, say) one by one.
+			 */
+			if (full)
+				run_id++;
+			c->run_id = run_id;
+			c->run_cursor = MemoryContextStrdup(CycleContext, "");
+			c->run_relists++;
+			cursor = NULL;
+			total = last_id = -1;
+			shifted = false;
+			if (give_up)
+			{
+				record_failure(c, FAIL_TRANSIENT, 503, "GET", "/api/2/users", -1,
+							   psprintf("OneLogin's user list changed during each of %d listings in a row; "
+										"listing again after a back-off", relists_now + 1));
+				MemoryContextSwitchTo(CycleContext);
+				return RUN_STOPPED;
+			}
+			relists_now++;
+			if (rate_budget_exhausted(c, &resp))
+			{
+				MemoryContextSwitchTo(CycleContext);
+				return RUN_STOPPED;
+			}
+			continue;
+		}
 
 		if (next == NULL)
 		{
