@@ -45,7 +45,9 @@
  *	1. users: GET /api/2/users?fields=...&limit=...[&updated_since=high-water
  *	   mark minus scim_provision.sync_overlap] following After-Cursor.  The
  *	   first run and every scim_provision.reconcile_interval a "full" run
- *	   without updated_since marks every id it sees;
+ *	   without updated_since marks every id it sees.  A pass that saw the
+ *	   list change under it (Total-Count or the id order across pages) is
+ *	   listed again before the run ends (gap detection, worker_users.c);
  *	2. reconciliation (after a full run): every mapped id the full run did
  *	   not see is checked with GET /api/2/users/{id}; 404 deprovisions it,
  *	   200 applies it (a page shifted under the cursor);
@@ -64,10 +66,12 @@
  * after it, so a change made before the call is never skipped by a run
  * already past that user's page.
  *
- * Faults.  429 waits for Retry-After (or X-RateLimit-Reset); 5xx, timeouts,
- * transport errors and malformed or truncated JSON back off exponentially
- * with jitter up to scim_provision.max_backoff, and the page is fetched
- * again (nothing of it was applied).  The access token is kept in memory
+ * Faults.  429 waits for Retry-After (or X-RateLimit-Reset) and does not
+ * count as a failure; 5xx, timeouts, transport errors and malformed or
+ * truncated JSON back off exponentially with jitter up to
+ * scim_provision.max_backoff, and the page is fetched again (nothing of it
+ * was applied).  The exponent is the number of consecutive failures: every
+ * page that succeeds resets it.  The access token is kept in memory
  * until it expires and minted again once on a 401; a 401 on a fresh token,
  * refused credentials or another 4xx mark the connection "failing" (retried
  * with back-off).  Every failure is written to the System Log with source
@@ -76,6 +80,12 @@
  *
  * Secrets.  client_secret is read from scim.onelogin_connections (no grants)
  * only to mint a token and wiped right after; the token lives only in this
+ * process's memory.  Neither is ever put in a log line, an error, the
+ * System Log or pg_stat_activity (which shows the phase only).  Nothing of
+ * an error response is copied either: only its status and, when it names
+ * one, a documented OneLogin error (onelogin_error_reason), so a server
+ * that echoes the request cannot put the credentials in a log.
+ *
  * src/worker.h
  *
  *-------------------------------------------------------------------------
