@@ -15,50 +15,15 @@
 #include <malloc.h>
 #endif
 
-/* These are always necessary for a bgworker */
-#include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
-#include "storage/latch.h"
-#include "storage/lwlock.h"
-#include "storage/proc.h"
-#include "storage/shmem.h"
-#include "storage/spin.h"
-
-/* these headers are used by this particular worker's code */
-#include "access/heapam.h"
-#include "access/htup_details.h"
-#include "access/table.h"
-#include "access/tableam.h"
-#include "access/xact.h"
-#include "access/xlog.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_database.h"
-#include "catalog/pg_type.h"
-#include "commands/dbcommands.h"
-#include "commands/extension.h"
-#include "common/pg_prng.h"
-#include "executor/spi.h"
-#include "fmgr.h"
-#include "funcapi.h"
-#include "lib/stringinfo.h"
-#include "pgstat.h"
-#include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
-#include "utils/array.h"
 #include "utils/backend_status.h"
-#include "utils/builtins.h"
-#include "utils/guc.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
-#include "utils/uuid.h"
 #include "utils/wait_event.h"
 
-#include "onelogin.h"
-#include "scim_provision.h"
 #include "worker.h"
 
 PGDLLEXPORT void scim_worker_main(Datum main_arg) pg_attribute_noreturn();
