@@ -22,7 +22,8 @@
 #  2c. gap detection (#16): the full sync again into fresh workspaces with
 #     scim_provision.gap_detection off, then on, in this run: the cost of
 #     the check is the ratio of the two;
-#  3. worker ceiling (diagnostic only): the same pull with
+#  3. worker ceiling (diagnostic only; GAP_ROUNDS times again with gap
+#     detection off and on, alternating): the same pull with
 #     scim.provision_users / provision_user replaced by no-ops in this throwaway cluster, i.e.
 #     HTTP + parsing + mapping + dedupe + exactly-once bookkeeping;
 #  4. incremental sync of 10 changed users among BIG_USERS already synced:
@@ -40,6 +41,7 @@ USERS=${USERS:-100000}
 BIG_USERS=${BIG_USERS:-1000000}
 PAGE_SIZE=${PAGE_SIZE:-1000}
 BIG_SEED=${BIG_SEED:-sql}
+GAP_ROUNDS=${GAP_ROUNDS:-3}
 CLIENT_ID=bench-client
 SECRET=bench-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
 
@@ -165,7 +167,7 @@ gap_sync() {
 	wait_sync "$ws" 1
 	g1=$(q -c "SELECT extract(epoch FROM last_success_at) FROM scim.sync_status WHERE workspace = '$ws'")
 	gsecs=$(fsub "$g1" "$g0")
-	grate=$(fdiv "$(q -c "SELECT count(*) FROM scim.users WHERE workspace = '$ws'")" "$gsecs")
+	grate=$(fdiv "$USERS" "$gsecs")
 }
 gap_sync gap_off1 off; off1=$grate
 gap_sync gap_on1 on; on1=$grate
@@ -191,6 +193,14 @@ t1=$(q -c "SELECT extract(epoch FROM last_success_at) FROM scim.sync_status WHER
 csecs=$(fsub "$t1" "$t0")
 crate=$(fdiv "$USERS" "$csecs")
 echo "worker ceiling (provision_users replaced by a no-op, diagnostic only): $USERS users in ${csecs}s = $crate users/s, $(fratio "$crate" "$r2")x the warm mock"
+# the same with gap detection off and on, alternating (fresh workspaces):
+# the check's share of the worker's own work, where it is most visible
+coff=0; con=0; clist=""
+for ((i = 1; i <= GAP_ROUNDS; i++)); do
+	gap_sync "ceil_off$i" off; coff=$((coff + grate)); clist="$clist off $grate"
+	gap_sync "ceil_on$i" on; con=$((con + grate)); clist="$clist / on $grate"
+done
+echo "worker ceiling, gap detection off vs on ($GAP_ROUNDS rounds):$clist users/s; on / off = $(fratio "$con" "$coff")x (goal >= 0.95x)"
 kill "${mock_pids[0]}" 2>/dev/null || true
 
 # --- 4. incremental sync among BIG_USERS --------------------------------------------
