@@ -36,7 +36,6 @@
 -- how often a run listed OneLogin's users again (scim.sync_status shows it).
 ALTER TABLE scim.onelogin_state
 	ADD COLUMN run_total bigint,
-	ADD COLUMN run_last_id bigint,
 	ADD COLUMN run_shifted boolean NOT NULL DEFAULT false,
 	ADD COLUMN run_relists integer NOT NULL DEFAULT 0,
 	ADD COLUMN relists bigint NOT NULL DEFAULT 0;

@@ -46,8 +46,8 @@
  *	   mark minus scim_provision.sync_overlap] following After-Cursor.  The
  *	   first run and every scim_provision.reconcile_interval a "full" run
  *	   without updated_since marks every id it sees.  A pass that saw the
- *	   list change under it (Total-Count or the id order across pages) is
- *	   listed again before the run ends (gap detection, worker_users.c);
+ *	   list change under it (Total-Count moved between pages) is listed
+ *	   again before the run ends (gap detection, worker_users.c);
  *	2. reconciliation (after a full run): every mapped id the full run did
  *	   not see is checked with GET /api/2/users/{id}; 404 deprovisions it,
  *	   200 applies it (a page shifted under the cursor);
@@ -171,8 +171,6 @@ typedef struct Conn
 	int64		run_id;
 	int			run_pages;		/* pages of the run committed so far */
 	int64		run_total;		/* Total-Count of the pass's last page, -1 */
-	int64		run_last_id;	/* last id of the pass's last page if it was
-								 * in ascending order, else -1 */
 	bool		run_shifted;	/* the pass saw the list change under it */
 	int			run_relists;	/* passes listed again in this run */
 	TimestampTz run_since;

@@ -317,7 +317,7 @@ run_guarded(SPIPlanPtr plan, const char *sql, Datum *values, const char *nulls, 
 	" s.last_attempt_at, s.backoff_until, s.consecutive_failures, s.run_cursor," \
 	" s.run_kind OPERATOR(pg_catalog.=) 'full', s.run_id, s.run_since, s.run_started_at," \
 	" s.users_high_water, s.verify_run, s.last_reconcile_at, s.events_cursor, s.events_since," \
-	" s.events_high_water, s.run_pages, s.run_total, s.run_last_id, s.run_shifted, s.run_relists" \
+	" s.events_high_water, s.run_pages, s.run_total, s.run_shifted, s.run_relists" \
 	" FROM scim.onelogin_connections c" \
 	" JOIN scim.onelogin_state s ON s.workspace OPERATOR(pg_catalog.=) c.workspace" \
 	" WHERE s.config_version OPERATOR(pg_catalog.=) c.config_version" \
@@ -363,9 +363,8 @@ load_connections(List **conns)
 		c->events_high_water = get_ts(tup, desc, 19);
 		c->run_pages = get_int4(tup, desc, 20, 0);
 		c->run_total = get_int8(tup, desc, 21, -1);
-		c->run_last_id = get_int8(tup, desc, 22, -1);
-		c->run_shifted = DatumGetBool(SPI_getbinval(tup, desc, 23, &isnull)) && !isnull;
-		c->run_relists = get_int4(tup, desc, 24, 0);
+		c->run_shifted = DatumGetBool(SPI_getbinval(tup, desc, 22, &isnull)) && !isnull;
+		c->run_relists = get_int4(tup, desc, 23, 0);
 		*conns = lappend(*conns, c);
 		MemoryContextSwitchTo(old);
 	}

@@ -91,7 +91,7 @@ maybe_analyze_users(const char *workspace, int created)
 
 #define SQL_STATE_PAGE \
 	"UPDATE scim.onelogin_state SET state = 'syncing', run_kind = $3, run_since = $5," \
-	" run_id = CASE WHEN $15 AND $3 OPERATOR(pg_catalog.=) 'full' THEN $4 OPERATOR(pg_catalog.+) 1 ELSE $4 END," \
+	" run_id = CASE WHEN $14 AND $3 OPERATOR(pg_catalog.=) 'full' THEN $4 OPERATOR(pg_catalog.+) 1 ELSE $4 END," \
 	" run_started_at = CASE WHEN $9 THEN $6 ELSE run_started_at END," \
 	" run_wake_seq = CASE WHEN $9 THEN $11 ELSE run_wake_seq END," \
 	" run_finished_at = CASE WHEN $9 THEN NULL ELSE run_finished_at END," \
@@ -101,13 +101,12 @@ maybe_analyze_users(const char *workspace, int created)
 	" run_users_applied = CASE WHEN $9 THEN 0 ELSE run_users_applied END OPERATOR(pg_catalog.+) $10," \
 	" pages = pages OPERATOR(pg_catalog.+) 1, users_seen = users_seen OPERATOR(pg_catalog.+) $8," \
 	" users_applied = users_applied OPERATOR(pg_catalog.+) $10," \
-	" run_cursor = CASE WHEN $15 THEN '' ELSE $2 END," \
-	" run_total = CASE WHEN $15 THEN NULL ELSE $12 END," \
-	" run_last_id = CASE WHEN $15 THEN NULL ELSE $13 END," \
-	" run_shifted = $14 AND NOT $15," \
+	" run_cursor = CASE WHEN $14 THEN '' ELSE $2 END," \
+	" run_total = CASE WHEN $14 THEN NULL ELSE $12 END," \
+	" run_shifted = $13 AND NOT $14," \
 	" run_relists = CASE WHEN $9 THEN 0 ELSE run_relists END" \
-	"   OPERATOR(pg_catalog.+) CASE WHEN $15 THEN 1 ELSE 0 END," \
-	" relists = relists OPERATOR(pg_catalog.+) CASE WHEN $15 THEN 1 ELSE 0 END," \
+	"   OPERATOR(pg_catalog.+) CASE WHEN $14 THEN 1 ELSE 0 END," \
+	" relists = relists OPERATOR(pg_catalog.+) CASE WHEN $14 THEN 1 ELSE 0 END," \
 	" consecutive_failures = 0, backoff_until = NULL, backoff_reason = NULL" \
 	" WHERE workspace OPERATOR(pg_catalog.=) $1"
 
@@ -124,27 +123,29 @@ maybe_analyze_users(const char *workspace, int created)
  * page): a user deleted on a page already served moves every later user up
  * by one, and the user that moves across the page boundary is never
  * served; a user inserted before the cursor pushes one back (served twice,
- * harmless) and is not served itself.  A page shows that the list changed
- * under the pass when its Total-Count differs from the previous page's, or,
- * when pages come in ascending id order (as OneLogin's and the mock's do),
- * when it starts at or before the id the previous page ended with.  The
- * pass is then listed again from the first page once it ends, within the
- * same run (same updated_since; a full run's new pass takes the next run
- * id, so the reconciliation afterwards checks what only an earlier pass
- * saw, e.g. a user deleted meanwhile): users already applied are skipped as
- * unchanged, so nothing is applied twice, and the user that was skipped is
- * applied.  Cursor, counters and these marks are committed with
- * each page, so a restart resumes the check too.
+ * harmless) and is not served itself.  Either changes Total-Count, which
+ * every page carries: a page whose Total-Count differs from the previous
+ * page's marks the pass, and once the pass ends it is listed again from the
+ * first page within the same run (same updated_since; a full run's new
+ * pass takes the next run id, so the reconciliation afterwards checks what
+ * only an earlier pass saw, e.g. a user deleted meanwhile).  Users already
+ * applied are skipped as unchanged, so nothing is applied twice, and the
+ * user that was skipped is applied.  The marks are committed with each
+ * page, so a restart resumes the check too.
+ *
+ * The order of the ids across pages is not used: OneLogin does not document
+ * its default order, and a check that misread another order would list
+ * every run again forever.  A deletion and an insertion between the same
+ * two page requests leave Total-Count unchanged; the next full run's
+ * reconciliation and the deletion events close that gap.
  *
  * Returns whether this page shows a change; updates what the next page is
  * compared with.
  */
 static bool
-list_changed(const OneLoginUserPage *page, int total_count, int64 *total, int64 *last_id)
+list_changed(int total_count, int64 *total)
 {
 	bool		changed = false;
-	bool		ascending = page->nusers >= 2;
-	int			i;
 
 	if (total_count >= 0)
 	{
@@ -152,17 +153,6 @@ list_changed(const OneLoginUserPage *page, int total_count, int64 *total, int64 
 			changed = true;
 		*total = total_count;
 	}
-	for (i = 1; i < page->nusers && ascending; i++)
-		if (page->users[i].id <= page->users[i - 1].id)
-			ascending = false;
-	if (ascending)
-	{
-		if (*last_id >= 0 && page->users[0].id <= *last_id)
-			changed = true;
-		*last_id = page->users[page->nusers - 1].id;
-	}
-	else
-		*last_id = -1;			/* no order to compare the next page with */
 	return changed;
 }
 
@@ -186,7 +176,6 @@ sync_users(Conn *c)
 	int			pageno;
 	int			pagebase = 0;
 	int64		total = -1;
-	int64		last_id = -1;
 	bool		shifted = false;
 	int			relists_now = 0;
 
@@ -201,7 +190,6 @@ sync_users(Conn *c)
 		/* "" marks a pass to be listed again from the first page */
 		cursor = c->run_cursor[0] != '\0' ? c->run_cursor : NULL;
 		total = c->run_total;
-		last_id = c->run_last_id;
 		shifted = c->run_shifted;
 	}
 	else
@@ -229,8 +217,8 @@ sync_users(Conn *c)
 		char	   *detail;
 		char	   *next;
 		FetchResult fr;
-		Datum		v[15];
-		char		nulls[16] = "               ";
+		Datum		v[14];
+		char		nulls[15] = "              ";
 		bool		relist = false;
 		bool		give_up = false;
 		int			applied;
@@ -282,7 +270,7 @@ sync_users(Conn *c)
 		/* a server that hands back the cursor it was given would loop forever */
 		if (next != NULL && cursor != NULL && strcmp(next, cursor) == 0)
 			next = NULL;
-		if (scim_gap_detection && list_changed(&page, resp.total_count, &total, &last_id))
+		if (scim_gap_detection && list_changed(resp.total_count, &total))
 			shifted = true;
 		if (next == NULL && shifted && scim_gap_detection)
 		{
@@ -319,13 +307,11 @@ sync_users(Conn *c)
 		v[10] = Int64GetDatum(c->wake_seq);
 		v[11] = Int64GetDatum(total);
 		nulls[11] = (total >= 0) ? ' ' : 'n';
-		v[12] = Int64GetDatum(last_id);
-		nulls[12] = (last_id >= 0) ? ' ' : 'n';
-		v[13] = BoolGetDatum(shifted);
-		v[14] = BoolGetDatum(relist);
+		v[12] = BoolGetDatum(shifted);
+		v[13] = BoolGetDatum(relist);
 		run_plan(PLAN(plan_state_page, SQL_STATE_PAGE, TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID,
 					  TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, BOOLOID, INT8OID, INT8OID,
-					  INT8OID, INT8OID, BOOLOID, BOOLOID),
+					  INT8OID, BOOLOID, BOOLOID),
 				 SQL_STATE_PAGE, v, nulls, SPI_OK_UPDATE);
 		if (next == NULL && !relist)
 			run_plan(PLAN(plan_state_run_end, SQL_STATE_RUN_END, TEXTOID), SQL_STATE_RUN_END, v, NULL,
@@ -349,7 +335,7 @@ sync_users(Conn *c)
 			c->run_cursor = MemoryContextStrdup(CycleContext, "");
 			c->run_relists++;
 			cursor = NULL;
-			total = last_id = -1;
+			total = -1;
 			shifted = false;
 			if (give_up)
 			{

@@ -72,7 +72,6 @@ CREATE TABLE scim.onelogin_state (
 	syncs_completed		bigint NOT NULL DEFAULT 0,
 	-- gap detection (0.3.0): what the next page of the pass is compared with
 	run_total			bigint,
-	run_last_id			bigint,
 	run_shifted			boolean NOT NULL DEFAULT false,
 	run_relists			integer NOT NULL DEFAULT 0,
 	relists				bigint NOT NULL DEFAULT 0
