@@ -86,6 +86,7 @@ PG_FUNCTION_INFO_V1(scim_jsonb_present);
 static int	filter_max_length = SCIM_FILTER_DEFAULT_MAX_LENGTH;
 static int	filter_max_depth = SCIM_FILTER_DEFAULT_MAX_DEPTH;
 static bool filter_search_index = true;
+static bool page_bookmarks = true;
 
 /* The index expression of users_attributes_ci_idx (30_filter.sql). */
 #define CI_DOC		SCIM_SQL_LOWER "(u.attributes::" SCIM_SQL_TEXT ")::" SCIM_SQL_JSONB
@@ -121,6 +122,14 @@ scim_filter_init_gucs(void)
 							 "The condition only lets users_search_text_idx narrow the rows; off gives the "
 							 "predicates of 0.2.0 (for comparison in benchmarks).",
 							 &filter_search_index,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	/* read by scim._list_users (55_handle.sql) through current_setting() */
+	DefineCustomBoolVariable("scim_provision.page_bookmarks",
+							 "Resumes startIndex paging of the Users list from the previous page's last user.",
+							 "Off pages by OFFSET only (for comparison in benchmarks).",
+							 &page_bookmarks,
 							 true,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
