@@ -364,6 +364,133 @@ BEGIN
 END;
 $$;
 
+-- the cursor lists count unfiltered Users through scim._count_users too
+-- A cursor-paged ListResponse of Users or Groups (see the header).  params:
+-- filter, sortBy, sortOrder, count, cursor, attributes, excludedAttributes.
+CREATE OR REPLACE FUNCTION scim._list_cursor(resource_type text, ws text, params jsonb, OUT body jsonb, OUT total bigint)
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, scim, pg_temp
+AS $$
+DECLARE
+	is_user		boolean := resource_type = 'User';
+	tbl			text := CASE WHEN resource_type = 'User' THEN 'scim.users u' ELSE 'scim.groups g' END;
+	alias		text := CASE WHEN resource_type = 'User' THEN 'u' ELSE 'g' END;
+	filter		text := nullif(btrim(params ->> 'filter'), '');
+	sort_by		text := nullif(btrim(params ->> 'sortBy'), '');
+	sort_order	text := lower(coalesce(nullif(btrim(params ->> 'sortOrder'), ''), 'ascending'));
+	cur			text := btrim(coalesce(params ->> 'cursor', ''));
+	pred		text := 'true';
+	sort_expr	text;
+	render		text;
+	descending	boolean;
+	max_n		bigint := current_setting('scim_provision.max_results')::bigint;
+	count_n		bigint;
+	query_hash	text;
+	pos			jsonb;
+	after		text := 'true';
+	k			text;
+	resources	jsonb;
+	rows_n		integer;
+	last_k		text;
+	last_t		text;
+	last_id		uuid;
+BEGIN
+	IF resource_type NOT IN ('User', 'Group') THEN
+		RAISE EXCEPTION 'unknown resource type "%"', resource_type USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF nullif(btrim(params ->> 'startIndex'), '') IS NOT NULL THEN
+		RAISE EXCEPTION 'invalidValue: use either startIndex or cursor, not both'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF filter IS NOT NULL THEN
+		pred := CASE WHEN is_user THEN scim.filter_sql(filter, 'User') ELSE scim._group_filter_sql(filter) END;
+	END IF;
+	IF sort_by IS NOT NULL THEN
+		sort_expr := CASE WHEN is_user THEN scim.sort_expression(sort_by, 'User') ELSE scim._group_sort_expression(sort_by) END;
+	ELSE
+		sort_expr := alias || '.created_at';
+	END IF;
+	IF sort_order NOT IN ('ascending', 'descending') THEN
+		RAISE EXCEPTION 'invalidValue: sortOrder must be "ascending" or "descending", not "%"', left(params ->> 'sortOrder', 40)
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	descending := sort_order = 'descending';
+	IF nullif(btrim(params ->> 'count'), '') IS NULL THEN
+		count_n := max_n;
+	ELSIF btrim(params ->> 'count') !~ '^[+]?[0-9]+$' OR btrim(params ->> 'count')::numeric < 1 THEN
+		RAISE EXCEPTION 'invalidCount: count must be a positive integer, not "%"', left(params ->> 'count', 40)
+			USING ERRCODE = 'invalid_parameter_value';
+	ELSE
+		count_n := least(btrim(params ->> 'count')::numeric, max_n)::bigint;
+	END IF;
+	render := CASE WHEN is_user THEN 'scim.user_resource(p.r, $2, $3)' ELSE 'scim.group_resource(p.r, $2, $3)' END;
+
+	-- where the previous page ended
+	query_hash := md5(concat_ws(E'\x1f', resource_type, ws, coalesce(filter, ''), coalesce(sort_by, ''), sort_order));
+	IF cur <> '' THEN
+		pos := scim.cursor_decode(cur);
+		IF pos ->> 'q' IS DISTINCT FROM query_hash THEN
+			RAISE EXCEPTION 'invalidCursor: the cursor belongs to another query'
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Repeat the query parameters of the first page, changing only the cursor.';
+		END IF;
+		IF (pos ->> 't') NOT IN ('text', 'uuid', 'timestamp with time zone', 'bigint', 'integer', 'boolean', 'numeric') THEN
+			RAISE EXCEPTION 'invalidCursor: the cursor names an unsupported sort key type'
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		k := CASE WHEN pos -> 'k' = 'null' THEN NULL ELSE format('%L::%s', pos ->> 'k', pos ->> 't') END;
+		IF sort_by IS NULL AND NOT descending AND k IS NOT NULL THEN
+			-- the default key (created_at) is never NULL: a row comparison,
+			-- which the (workspace, created_at, id) index answers
+			after := format('((p.k1, p.id) > (%s, %L::uuid))', k, pos ->> 'i');
+		ELSIF NOT descending THEN
+			-- ascending: NULLs last
+			after := CASE WHEN k IS NULL
+						  THEN format('(p.k1 IS NULL AND p.id > %L::uuid)', pos ->> 'i')
+						  ELSE format('(p.k1 > %1$s OR (p.k1 = %1$s AND p.id > %2$L::uuid) OR p.k1 IS NULL)', k, pos ->> 'i') END;
+		ELSE
+			-- descending: NULLs first
+			after := CASE WHEN k IS NULL
+						  THEN format('((p.k1 IS NULL AND p.id > %L::uuid) OR p.k1 IS NOT NULL)', pos ->> 'i')
+						  ELSE format('(p.k1 < %1$s OR (p.k1 = %1$s AND p.id > %2$L::uuid))', k, pos ->> 'i') END;
+		END IF;
+	END IF;
+
+	IF is_user THEN
+		total := scim._count_users(ws, pred);	-- unfiltered: scim.user_counts (69_paging.sql)
+	ELSE
+		EXECUTE format('SELECT count(*) FROM %s WHERE %s.workspace OPERATOR(pg_catalog.=) $1 AND (%s)', tbl, alias, pred)
+			INTO total USING ws;
+	END IF;
+	EXECUTE format(
+		$q$WITH p AS (SELECT %2$s AS r, %3$s AS k1, %2$s.id AS id
+					  FROM %1$s
+					  WHERE %2$s.workspace OPERATOR(pg_catalog.=) $1 AND (%4$s)),
+			   page AS (SELECT p.r, p.k1, p.id FROM p WHERE %5$s
+						ORDER BY p.k1 %6$s, p.id LIMIT $4 + 1),
+			   numbered AS (SELECT page.*, row_number() OVER (ORDER BY page.k1 %6$s, page.id) AS n FROM page)
+		   SELECT coalesce(jsonb_agg(%7$s ORDER BY p.n) FILTER (WHERE p.n <= $4), '[]'::jsonb),
+				  count(*)::integer,
+				  (array_agg(scim._cursor_key_text(p.k1)) FILTER (WHERE p.n = $4))[1],
+				  (array_agg(pg_typeof(p.k1)::text) FILTER (WHERE p.n = $4))[1],
+				  (array_agg(p.id) FILTER (WHERE p.n = $4))[1]
+		   FROM numbered p$q$,
+		tbl, alias, sort_expr, pred, after, CASE WHEN descending THEN 'DESC' ELSE 'ASC' END, render)
+		INTO resources, rows_n, last_k, last_t, last_id
+		USING ws, params ->> 'attributes', params ->> 'excludedAttributes', count_n;
+
+	body := jsonb_build_object(
+		'schemas', jsonb_build_array('urn:ietf:params:scim:api:messages:2.0:ListResponse'),
+		'totalResults', total,
+		'itemsPerPage', jsonb_array_length(resources),
+		'Resources', resources);
+	IF rows_n > count_n THEN
+		body := body || jsonb_build_object('nextCursor', scim.cursor_encode(jsonb_build_object(
+			'v', 1, 'q', query_hash, 'k', last_k, 't', last_t, 'i', last_id)));
+	END IF;
+END;
+$$;
+
 -- as 70_postgrest.sql leaves every table and function of scim in a fresh install
 REVOKE ALL ON scim.page_bookmarks, scim.user_counts FROM scim_client;
 REVOKE ALL ON FUNCTION scim._page_query_hash(text, text, text, text, text),

@@ -230,8 +230,12 @@ BEGIN
 		END IF;
 	END IF;
 
-	EXECUTE format('SELECT count(*) FROM %s WHERE %s.workspace OPERATOR(pg_catalog.=) $1 AND (%s)', tbl, alias, pred)
-		INTO total USING ws;
+	IF is_user THEN
+		total := scim._count_users(ws, pred);	-- unfiltered: scim.user_counts (69_paging.sql)
+	ELSE
+		EXECUTE format('SELECT count(*) FROM %s WHERE %s.workspace OPERATOR(pg_catalog.=) $1 AND (%s)', tbl, alias, pred)
+			INTO total USING ws;
+	END IF;
 	EXECUTE format(
 		$q$WITH p AS (SELECT %2$s AS r, %3$s AS k1, %2$s.id AS id
 					  FROM %1$s
