@@ -102,6 +102,13 @@ scim_users_count_delta(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("scim._users_count_delta() needs the statement's transition table")));
 
+	/* on scim.users only (as the users trigger guard: doc/SECURITY.md) */
+	if (RelationGetRelid(td->tg_relation) !=
+		get_relname_relid("users", get_namespace_oid("scim", false)))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("scim._users_count_delta() fires on scim.users only, not on \"%s\"",
+						RelationGetRelationName(td->tg_relation))));
 	attnum = workspace_attnum(td->tg_relation);
 	counts = palloc(sizeof(WorkspaceCount) * maxcounts);
 	slot = MakeSingleTupleTableSlot(RelationGetDescr(td->tg_relation), &TTSOpsMinimalTuple);

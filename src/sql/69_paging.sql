@@ -80,7 +80,7 @@ CREATE FUNCTION scim._users_count_delta() RETURNS trigger
 COMMENT ON FUNCTION scim._users_count_delta() IS 'Trigger: one scim.user_counts delta per INSERT/DELETE statement and workspace';
 -- a user moved to another workspace (also a workspace renamed: ON UPDATE CASCADE)
 CREATE FUNCTION scim._users_count_move() RETURNS trigger
-	LANGUAGE plpgsql SECURITY DEFINER
+	LANGUAGE plpgsql
 	SET search_path = pg_catalog, scim, pg_temp
 AS $$
 BEGIN
@@ -89,7 +89,7 @@ BEGIN
 END;
 $$;
 CREATE FUNCTION scim._users_count_truncate() RETURNS trigger
-	LANGUAGE plpgsql SECURITY DEFINER
+	LANGUAGE plpgsql
 	SET search_path = pg_catalog, scim, pg_temp
 AS $$
 BEGIN
