@@ -1773,6 +1773,7 @@ ALTER TABLE scim.users ENABLE ALWAYS TRIGGER users_count_truncate;
 CREATE FUNCTION scim._count_users(ws text, pred text) RETURNS bigint
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, scim, pg_temp
+	SET jit = off
 AS $$
 DECLARE
 	total		bigint;
@@ -1831,11 +1832,15 @@ INSERT INTO scim.user_counts (workspace, n) SELECT u.workspace, count(*) FROM sc
 -- the cursor through scim._list_cursor's keyset instead of skipping
 -- startIndex - 1 rows; without a bookmark (first visit, expired, another
 -- query) it pages by OFFSET as before.  VOLATILE: it writes bookmarks.
+-- jit = off: a filter's EXISTS over jsonb_path_query is costed at 1000 rows
+-- per user, so a 1M-user count crossed the JIT thresholds and spent 0.4 s
+-- compiling a query that runs in less (also in _list_cursor, _count_users).
 CREATE OR REPLACE FUNCTION scim._list_users(ws text, filter text, start_index text, count text, sort_by text,
 								 sort_order text, attrs text, excluded text,
 								 OUT body jsonb, OUT total bigint)
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, scim, pg_temp
+	SET jit = off
 AS $$
 DECLARE
 	pred		text := 'true';
@@ -1977,6 +1982,7 @@ $$;
 CREATE OR REPLACE FUNCTION scim._list_cursor(resource_type text, ws text, params jsonb, OUT body jsonb, OUT total bigint)
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, scim, pg_temp
+	SET jit = off
 AS $$
 DECLARE
 	is_user		boolean := resource_type = 'User';

@@ -144,6 +144,7 @@ $$;
 CREATE FUNCTION scim._list_cursor(resource_type text, ws text, params jsonb, OUT body jsonb, OUT total bigint)
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, scim, pg_temp
+	SET jit = off
 AS $$
 DECLARE
 	is_user		boolean := resource_type = 'User';

@@ -117,6 +117,7 @@ ALTER TABLE scim.users ENABLE ALWAYS TRIGGER users_count_truncate;
 CREATE FUNCTION scim._count_users(ws text, pred text) RETURNS bigint
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, scim, pg_temp
+	SET jit = off
 AS $$
 DECLARE
 	total		bigint;
