@@ -1692,28 +1692,32 @@ COMMENT ON TABLE scim.page_bookmarks IS
 REVOKE ALL ON scim.page_bookmarks FROM PUBLIC;
 
 -- The query a bookmark or cursor belongs to: the hash _list_cursor checks.
+-- No SET clause and every name schema-qualified, so that the planner
+-- inlines it (a SQL function with SET is planned at every call).
 CREATE FUNCTION scim._page_query_hash(resource_type text, ws text, filter text, sort_by text, dir text)
 	RETURNS text
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT md5(concat_ws(E'\x1f', resource_type, ws, coalesce(nullif(btrim(filter), ''), ''),
-						 coalesce(nullif(btrim(sort_by), ''), ''),
-						 CASE dir WHEN 'DESC' THEN 'descending' ELSE 'ascending' END));
+	SELECT pg_catalog.md5(pg_catalog.concat_ws(E'\x1f', resource_type, ws,
+		coalesce(nullif(pg_catalog.btrim(filter), ''), ''), coalesce(nullif(pg_catalog.btrim(sort_by), ''), ''),
+		CASE WHEN dir OPERATOR(pg_catalog.=) 'DESC' THEN 'descending' ELSE 'ascending' END));
 $$;
 
 -- Leave (or renew) a bookmark; bookmarks older than the cursors' lifetime go.
+-- PL/pgSQL: its plans are kept (a SQL function with SET is planned per call).
 CREATE FUNCTION scim._page_bookmark(ws text, q_hash text, next_at bigint, next_cursor text)
 	RETURNS void
-	LANGUAGE sql VOLATILE
+	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, scim, pg_temp
 AS $$
+BEGIN
 	INSERT INTO scim.page_bookmarks AS b (workspace, query_hash, next_index, cursor)
 	VALUES (ws, q_hash, next_at, next_cursor)
 	ON CONFLICT (workspace, query_hash, next_index)
 	DO UPDATE SET cursor = excluded.cursor, created_at = excluded.created_at;
 	DELETE FROM scim.page_bookmarks b
 	 WHERE b.created_at < now() - make_interval(secs => current_setting('scim_provision.cursor_timeout')::integer);
+END;
 $$;
 
 -- No index: every POST writes here, and scim._count_users folds the deltas
@@ -1912,12 +1916,10 @@ BEGIN
 		END IF;
 	END IF;
 
-	IF page_n IS NULL AND bookmarks THEN
+	IF page_n IS NULL AND bookmarks AND start_n > 1 THEN
 		q_hash := scim._page_query_hash('User', ws, filter, sort_by, dir);
-		IF start_n > 1 THEN
-			SELECT b.cursor INTO mark FROM scim.page_bookmarks b
-			 WHERE b.workspace = ws AND b.query_hash = q_hash AND b.next_index = start_n;
-		END IF;
+		SELECT b.cursor INTO mark FROM scim.page_bookmarks b
+		 WHERE b.workspace = ws AND b.query_hash = q_hash AND b.next_index = start_n;
 		IF mark IS NOT NULL THEN
 			BEGIN
 				SELECT l.body, l.total INTO resumed, total
@@ -1946,8 +1948,6 @@ BEGIN
 		EXECUTE format(
 			$q$SELECT coalesce(pg_catalog.jsonb_agg(scim.user_resource(p.u, $4, $5) ORDER BY p.k1 %2$s, p.k2), '[]'::jsonb),
 					  count(*),
-					  scim._cursor_key_text((pg_catalog.array_agg(p.k1 ORDER BY p.k1 %2$s, p.k2))[count(*)]),
-					  (pg_catalog.array_agg(pg_catalog.pg_typeof(p.k1)::text))[1],
 					  (pg_catalog.array_agg(p.k2 ORDER BY p.k1 %2$s, p.k2))[count(*)]
 			   FROM (SELECT u, %1$s AS k1, u.id AS k2
 					 FROM scim.users u
@@ -1955,7 +1955,7 @@ BEGIN
 					 ORDER BY k1 %2$s, k2
 					 LIMIT $2 OFFSET $3) p$q$,
 			sort_expr, dir, pred)
-			INTO resources, page_n, last_k, last_t, last_id
+			INTO resources, page_n, last_id
 			USING ws, count_n, start_n - 1, attrs, excluded;
 	END IF;
 	IF page_n < count_n AND (page_n > 0 OR start_n = 1) THEN
@@ -1963,11 +1963,17 @@ BEGIN
 	ELSE
 		total := scim._count_users(ws, pred);
 	END IF;
-	-- more users follow: leave a bookmark for the next page
-	IF bookmarks AND last_id IS NOT NULL AND start_n - 1 + page_n < total
-	   AND last_t IN ('text', 'uuid', 'timestamp with time zone', 'bigint', 'integer', 'boolean', 'numeric') THEN
-		PERFORM scim._page_bookmark(ws, q_hash, start_n + page_n, scim.cursor_encode(jsonb_build_object(
-			'v', 1, 'q', q_hash, 'k', last_k, 't', last_t, 'i', last_id)));
+	-- more users follow: leave a bookmark for the next page (the sort key
+	-- of its last user as the cursor keeps it)
+	IF bookmarks AND last_id IS NOT NULL AND start_n - 1 + page_n < total THEN
+		EXECUTE format('SELECT scim._cursor_key_text(%1$s), pg_catalog.pg_typeof(%1$s)::text FROM scim.users u '
+					   'WHERE u.id OPERATOR(pg_catalog.=) $1', sort_expr)
+			INTO last_k, last_t USING last_id;
+		IF last_t IN ('text', 'uuid', 'timestamp with time zone', 'bigint', 'integer', 'boolean', 'numeric') THEN
+			q_hash := scim._page_query_hash('User', ws, filter, sort_by, dir);
+			PERFORM scim._page_bookmark(ws, q_hash, start_n + page_n, scim.cursor_encode(jsonb_build_object(
+				'v', 1, 'q', q_hash, 'k', last_k, 't', last_t, 'i', last_id)));
+		END IF;
 	END IF;
 	body := jsonb_build_object(
 		'schemas', jsonb_build_array('urn:ietf:params:scim:api:messages:2.0:ListResponse'),

@@ -85,7 +85,7 @@ INSERT INTO allowed (fn, security, settings, grantees) VALUES
 	('scim._member_ids(jsonb)', 'invoker', 'search_path=pg_catalog, scim, pg_temp', ''),
 	('scim._onelogin_map_user(jsonb)', 'invoker', '', 'scim_admin'),
 	('scim._page_bookmark(text,text,bigint,text)', 'invoker', 'search_path=pg_catalog, scim, pg_temp', ''),
-	('scim._page_query_hash(text,text,text,text,text)', 'invoker', 'search_path=pg_catalog, pg_temp', ''),
+	('scim._page_query_hash(text,text,text,text,text)', 'invoker', '', ''),
 	('scim._project_subs(jsonb,text[],boolean)', 'invoker', 'search_path=pg_catalog, pg_temp', 'scim_admin,scim_reader'),
 	('scim._query_params(text)', 'invoker', '', ''),
 	('scim._random_bytes(integer)', 'invoker', '', ''),

@@ -36,28 +36,32 @@ COMMENT ON TABLE scim.page_bookmarks IS
 REVOKE ALL ON scim.page_bookmarks FROM PUBLIC;
 
 -- The query a bookmark or cursor belongs to: the hash _list_cursor checks.
+-- No SET clause and every name schema-qualified, so that the planner
+-- inlines it (a SQL function with SET is planned at every call).
 CREATE FUNCTION scim._page_query_hash(resource_type text, ws text, filter text, sort_by text, dir text)
 	RETURNS text
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT md5(concat_ws(E'\x1f', resource_type, ws, coalesce(nullif(btrim(filter), ''), ''),
-						 coalesce(nullif(btrim(sort_by), ''), ''),
-						 CASE dir WHEN 'DESC' THEN 'descending' ELSE 'ascending' END));
+	SELECT pg_catalog.md5(pg_catalog.concat_ws(E'\x1f', resource_type, ws,
+		coalesce(nullif(pg_catalog.btrim(filter), ''), ''), coalesce(nullif(pg_catalog.btrim(sort_by), ''), ''),
+		CASE WHEN dir OPERATOR(pg_catalog.=) 'DESC' THEN 'descending' ELSE 'ascending' END));
 $$;
 
 -- Leave (or renew) a bookmark; bookmarks older than the cursors' lifetime go.
+-- PL/pgSQL: its plans are kept (a SQL function with SET is planned per call).
 CREATE FUNCTION scim._page_bookmark(ws text, q_hash text, next_at bigint, next_cursor text)
 	RETURNS void
-	LANGUAGE sql VOLATILE
+	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, scim, pg_temp
 AS $$
+BEGIN
 	INSERT INTO scim.page_bookmarks AS b (workspace, query_hash, next_index, cursor)
 	VALUES (ws, q_hash, next_at, next_cursor)
 	ON CONFLICT (workspace, query_hash, next_index)
 	DO UPDATE SET cursor = excluded.cursor, created_at = excluded.created_at;
 	DELETE FROM scim.page_bookmarks b
 	 WHERE b.created_at < now() - make_interval(secs => current_setting('scim_provision.cursor_timeout')::integer);
+END;
 $$;
 
 -- No index: every POST writes here, and scim._count_users folds the deltas
