@@ -123,7 +123,7 @@ scim_filter_init_gucs(void)
 							 "predicates of 0.2.0 (for comparison in benchmarks).",
 							 &filter_search_index,
 							 true,
-							 PGC_USERSET, 0,
+							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 	/* read by scim._list_users (55_handle.sql) through current_setting() */
 	DefineCustomBoolVariable("scim_provision.page_bookmarks",
@@ -131,7 +131,7 @@ scim_filter_init_gucs(void)
 							 "Off pages by OFFSET only (for comparison in benchmarks).",
 							 &page_bookmarks,
 							 true,
-							 PGC_USERSET, 0,
+							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 }
 
