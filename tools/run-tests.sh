@@ -86,7 +86,7 @@ done
 # --- meta ------------------------------------------------------------------
 if want meta; then
 	section "release metadata (test/meta: META.json, versions)"
-	for t in test/meta/validate_meta.py test/meta/versions.py test/meta/docs_settings.py test/meta/deps_test.sh; do
+	for t in test/meta/validate_meta.py test/meta/versions.py test/meta/docs_settings.py test/meta/docs_links.py test/meta/deps_test.sh; do
 		[ -e "$t" ] || continue
 		name=$(basename "$t"); name=${name%.*}
 		case $t in *.py) python3 "$t" ;; *) bash "$t" ;; esac >"$WORK/$name.tap" 2>&1
