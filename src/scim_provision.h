@@ -22,6 +22,8 @@ extern void scim_filter_init_gucs(void);	/* filter_sql.c */
 extern void scim_api_init_gucs(void);	/* users.c */
 extern void scim_groups_init_gucs(void);	/* groups.c: bulk and cursor limits */
 extern void scim_worker_init(void); /* worker.c: GUCs and, when preloaded, registration */
+extern void scim_log_upkeep_init_gucs(void);	/* log_upkeep.c: System Log lifecycle */
+extern long scim_log_upkeep(long sleep_ms);	/* log_upkeep.c: the worker's scheduled maintenance */
 
 /* GUCs of the SCIM endpoint (users.c). */
 extern int	scim_max_results;		/* scim_provision.max_results */

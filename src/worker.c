@@ -2410,6 +2410,8 @@ scim_worker_main(Datum main_arg)
 		}
 		sleep_ms = run_cycle();
 		MemoryContextSwitchTo(WorkerContext);
+		sleep_ms = scim_log_upkeep(sleep_ms);	/* log_upkeep.c: System Log maintenance when due */
+		MemoryContextSwitchTo(WorkerContext);
 		if (sleep_ms > 0)
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 sleep_ms, PG_WAIT_EXTENSION);
