@@ -216,7 +216,12 @@ BEGIN
 		END IF;
 
 		-- 2. the oldest partition that no workspace with rows in it still needs
-		FOR p IN SELECT * FROM scim.log_partitions() lp WHERE lp.upper_bound <= pg_catalog.now() ORDER BY lp.lower_bound
+		-- (only partitions past the shortest retention can be dropped)
+		FOR p IN
+			SELECT * FROM scim.log_partitions() lp
+			 WHERE lp.upper_bound <= pg_catalog.now()
+							   - (SELECT least(interval '90 days', min(r.retention)) FROM scim.log_retention r)
+			 ORDER BY lp.lower_bound
 		LOOP
 			-- the workspaces with rows in it (a loose scan of its index)
 			EXECUTE pg_catalog.format(
@@ -254,12 +259,12 @@ BEGIN
 			SELECT l.at INTO upto FROM scim.provisioning_log l
 			 WHERE l.workspace IS NULL AND l.at < w.cutoff ORDER BY l.at OFFSET batch_size - 1 LIMIT 1;
 			DELETE FROM scim.provisioning_log l
-			 WHERE l.workspace IS NULL AND l.at < w.cutoff AND (upto IS NULL OR l.at <= upto);
+			 WHERE l.workspace IS NULL AND l.at < w.cutoff AND l.at <= coalesce(upto, w.cutoff);
 		ELSE
 			SELECT l.at INTO upto FROM scim.provisioning_log l
 			 WHERE l.workspace = w.workspace AND l.at < w.cutoff ORDER BY l.at OFFSET batch_size - 1 LIMIT 1;
 			DELETE FROM scim.provisioning_log l
-			 WHERE l.workspace = w.workspace AND l.at < w.cutoff AND (upto IS NULL OR l.at <= upto);
+			 WHERE l.workspace = w.workspace AND l.at < w.cutoff AND l.at <= coalesce(upto, w.cutoff);
 		END IF;
 		GET DIAGNOSTICS n = ROW_COUNT;
 		IF n > 0 THEN
