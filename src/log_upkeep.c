@@ -100,13 +100,20 @@ upkeep_step(void)
 
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "SPI_connect failed");
-			pgstat_report_activity(STATE_RUNNING, sql);
-			ret = SPI_execute(sql, false, 1);
+			/* an extension not yet updated to 0.3.0 has no maintenance */
+			ret = SPI_execute("SELECT pg_catalog.to_regprocedure('scim.log_maintain_step(integer)') IS NOT NULL",
+							  true, 1);
 			if (ret != SPI_OK_SELECT || SPI_processed != 1)
-				elog(ERROR, "%s failed: %s", sql, SPI_result_code_string(ret));
+				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+			if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0)
 			{
-				char	   *what = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+				char	   *what;
 
+				pgstat_report_activity(STATE_RUNNING, sql);
+				ret = SPI_execute(sql, false, 1);
+				if (ret != SPI_OK_SELECT || SPI_processed != 1)
+					elog(ERROR, "%s failed: %s", sql, SPI_result_code_string(ret));
+				what = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 				if (what != NULL)
 				{
 					ereport(LOG, (errmsg("scim_provision System Log maintenance: %s", what)));

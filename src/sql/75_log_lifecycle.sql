@@ -155,9 +155,9 @@ REVOKE ALL ON FUNCTION scim._log_retention_of(text) FROM PUBLIC;
 --   2. else drop the oldest partition no workspace's retention still needs;
 --   3. else delete up to batch_size expired rows of one workspace;
 -- and says what it did, or NULL when nothing is left to do.  DDL waits for
--- its lock at most scim_provision.log_lock_timeout (default 100ms): a SCIM
--- request queued behind it waits no longer; on a timeout the step answers
--- NULL and the next run retries.  Concurrent steps: one runs, the others
+-- its lock at most scim_provision.log_lock_timeout (default 100ms), and so
+-- does a delete: a SCIM request queued behind it waits no longer; on a
+-- timeout the step answers NULL and the next run retries.  Concurrent steps: one runs, the others
 -- answer NULL at once (transaction-level advisory lock).
 CREATE FUNCTION scim.log_maintain_step(batch_size integer DEFAULT 5000)
 	RETURNS text
@@ -242,36 +242,36 @@ BEGIN
 				RETURN 'dropped ' || made[1];
 			END IF;
 		END LOOP;
+
+		-- 3. expired rows of one workspace, a batch at a time (rows at the cutoff
+		-- itself are kept)
+		FOR w IN
+			SELECT x.workspace, pg_catalog.now() - scim._log_retention_of(x.workspace) AS cutoff
+			  FROM (SELECT ws2.name AS workspace FROM scim.workspaces ws2
+					UNION ALL SELECT NULL) x
+			 WHERE scim._log_retention_of(x.workspace) IS NOT NULL
+		LOOP
+			IF w.workspace IS NULL THEN
+				SELECT l.at INTO upto FROM scim.provisioning_log l
+				 WHERE l.workspace IS NULL AND l.at < w.cutoff ORDER BY l.at OFFSET batch_size - 1 LIMIT 1;
+				DELETE FROM scim.provisioning_log l
+				 WHERE l.workspace IS NULL AND l.at < w.cutoff AND l.at <= coalesce(upto, w.cutoff);
+			ELSE
+				SELECT l.at INTO upto FROM scim.provisioning_log l
+				 WHERE l.workspace = w.workspace AND l.at < w.cutoff ORDER BY l.at OFFSET batch_size - 1 LIMIT 1;
+				DELETE FROM scim.provisioning_log l
+				 WHERE l.workspace = w.workspace AND l.at < w.cutoff AND l.at <= coalesce(upto, w.cutoff);
+			END IF;
+			GET DIAGNOSTICS n = ROW_COUNT;
+			IF n > 0 THEN
+				RETURN pg_catalog.format('deleted %s rows of workspace %s', n, coalesce(w.workspace, '(none)'));
+			END IF;
+		END LOOP;
+		RETURN NULL;
 	EXCEPTION WHEN lock_not_available THEN
 		RAISE LOG 'scim_provision: System Log maintenance did not get its lock in time; the next run retries';
 		RETURN NULL;
 	END;
-
-	-- 3. expired rows of one workspace, a batch at a time (rows at the cutoff
-	-- itself are kept)
-	FOR w IN
-		SELECT x.workspace, pg_catalog.now() - scim._log_retention_of(x.workspace) AS cutoff
-		  FROM (SELECT ws2.name AS workspace FROM scim.workspaces ws2
-				UNION ALL SELECT NULL) x
-		 WHERE scim._log_retention_of(x.workspace) IS NOT NULL
-	LOOP
-		IF w.workspace IS NULL THEN
-			SELECT l.at INTO upto FROM scim.provisioning_log l
-			 WHERE l.workspace IS NULL AND l.at < w.cutoff ORDER BY l.at OFFSET batch_size - 1 LIMIT 1;
-			DELETE FROM scim.provisioning_log l
-			 WHERE l.workspace IS NULL AND l.at < w.cutoff AND l.at <= coalesce(upto, w.cutoff);
-		ELSE
-			SELECT l.at INTO upto FROM scim.provisioning_log l
-			 WHERE l.workspace = w.workspace AND l.at < w.cutoff ORDER BY l.at OFFSET batch_size - 1 LIMIT 1;
-			DELETE FROM scim.provisioning_log l
-			 WHERE l.workspace = w.workspace AND l.at < w.cutoff AND l.at <= coalesce(upto, w.cutoff);
-		END IF;
-		GET DIAGNOSTICS n = ROW_COUNT;
-		IF n > 0 THEN
-			RETURN pg_catalog.format('deleted %s rows of workspace %s', n, coalesce(w.workspace, '(none)'));
-		END IF;
-	END LOOP;
-	RETURN NULL;
 END;
 $$;
 COMMENT ON FUNCTION scim.log_maintain_step(integer) IS
