@@ -3,8 +3,9 @@
 # unpartitioned log of 0.2.0, in one throwaway cluster, ratios taken in the
 # same run.  Two databases get the same users and the same System Log rows
 # (LOG_ROWS spread over the last 90 days, 11 workspaces, 2% refusals):
-#   v020  CREATE EXTENSION scim_provision VERSION '0.2.0': one log table
-#         with its (workspace, at) index
+#   v020  the current version with 0.2.0's log put back in place of the
+#         partitioned one (one table, primary key (id), index (workspace,
+#         at)), so that only the log differs, not the code
 #   v030  the current version: 90 daily partitions (+ the week ahead)
 # Measured:
 #   P2  GET /Users?filter=userName eq "<random user>" through scim.handle
@@ -71,7 +72,17 @@ FROM generate_series(1, $users) i;
 RESET session_replication_role;
 INSERT INTO scim.workspaces (name) SELECT 'w' || i FROM generate_series(1, 10) i;
 SQL
-	if [ "$version" = "" ]; then
+	if [ "$db" = "v020" ]; then
+		# the same code with 0.2.0's log: one table, its primary key (id) and
+		# its (workspace, at) index, no request id, under the log's name
+		psql -d "$db" <<SQL
+CREATE TABLE scim.provisioning_log_flat (LIKE scim.provisioning_log INCLUDING DEFAULTS, PRIMARY KEY (id));
+CREATE INDEX ON scim.provisioning_log_flat (workspace, at);
+ALTER TABLE scim.provisioning_log_flat ALTER COLUMN request_id DROP DEFAULT;
+ALTER TABLE scim.provisioning_log RENAME TO provisioning_log_partitioned;
+ALTER TABLE scim.provisioning_log_flat RENAME TO provisioning_log;
+SQL
+	else
 		# the partitions of the last 90 days and the week ahead
 		psql -d "$db" -c "SELECT count(*) FROM generate_series(now() - interval '90 days', now(), interval '1 day') d,
 							  scim._log_create_partitions(d, 'day')" -c "SELECT scim.log_maintain_step()" >/dev/null
@@ -93,7 +104,7 @@ SQL
 
 echo "== setup: $users users and $log_rows log rows over 90 days, in v020 (one table) and v030 (partitioned) =="
 t0=$(date +%s)
-setup_db v020 "VERSION '0.2.0'"
+setup_db v020 ""
 echo "v020 loaded in $(( $(date +%s) - t0 )) s"
 t0=$(date +%s)
 setup_db v030 ""
