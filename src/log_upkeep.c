@@ -76,9 +76,9 @@ scim_log_upkeep_init_gucs(void)
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomStringVariable("scim_provision.request_id",
 							   "Correlation id of the current SCIM request, stored on its System Log rows.",
-							   "Set per transaction by scim_api.dispatch from X-Request-Id.",
+							   "Set per transaction by scim_api.dispatch (SECURITY DEFINER) from X-Request-Id; superuser-only like every setting, so a client cannot forge it.",
 							   &log_request_id, "",
-							   PGC_USERSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL, NULL, NULL, NULL);
+							   PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL, NULL, NULL, NULL);
 }
 
 /* One step in its own transaction; true when it did something. */
