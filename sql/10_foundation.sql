@@ -147,8 +147,8 @@ SELECT ok(NOT has_function_privilege('scim_client', 'scim.create_token(text, tex
 	AND NOT has_function_privilege('scim_reader', 'scim.approve_domain(text, text, boolean)', 'EXECUTE'),
 	'administration is for scim_admin only');
 SELECT set_eq($$SELECT c::regclass::text FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'scim_provision'
-	AND c::regclass::text IN ('scim.workspaces', 'scim.approved_domains', 'scim.tokens', 'scim.users', 'scim.provisioning_log', 'scim.provisioning_log_id_seq')$$,
-	ARRAY['scim.workspaces', 'scim.approved_domains', 'scim.tokens', 'scim.users', 'scim.provisioning_log', 'scim.provisioning_log_id_seq'],
+	AND c::regclass::text IN ('scim.workspaces', 'scim.approved_domains', 'scim.tokens', 'scim.users', 'scim_log.provisioning_log_default', 'scim.provisioning_log_id_seq', 'scim.log_retention')$$,
+	ARRAY['scim.workspaces', 'scim.approved_domains', 'scim.tokens', 'scim.users', 'scim_log.provisioning_log_default', 'scim.provisioning_log_id_seq', 'scim.log_retention'],
 	'configuration and data tables are registered with pg_extension_config_dump');
 
 SELECT * FROM finish();

@@ -48,5 +48,6 @@ _PG_init(void)
 	scim_groups_init_gucs();
 	scim_request_limits_init_gucs();
 	scim_worker_init();
+	scim_log_upkeep_init_gucs();
 	MarkGUCPrefixReserved("scim_provision");
 }

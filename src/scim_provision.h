@@ -22,6 +22,8 @@ extern void scim_filter_init_gucs(void);	/* filter_sql.c */
 extern void scim_api_init_gucs(void);	/* users.c */
 extern void scim_groups_init_gucs(void);	/* groups.c: bulk and cursor limits */
 extern void scim_worker_init(void); /* worker_launcher.c: GUCs and, when preloaded, registration */
+extern void scim_log_upkeep_init_gucs(void);	/* log_upkeep.c: System Log lifecycle */
+extern long scim_log_upkeep(long sleep_ms);	/* log_upkeep.c: the worker's scheduled maintenance */
 extern void scim_request_limits_init_gucs(void);	/* request_limits.c */
 
 /* Request limits checked before a body costs anything (request_limits.c). */

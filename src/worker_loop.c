@@ -24,6 +24,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "scim_provision.h"
 #include "worker.h"
 
 PGDLLEXPORT void scim_worker_main(Datum main_arg) pg_attribute_noreturn();
@@ -271,6 +272,8 @@ scim_worker_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		sleep_ms = run_cycle();
+		MemoryContextSwitchTo(WorkerContext);
+		sleep_ms = scim_log_upkeep(sleep_ms);	/* log_upkeep.c: System Log maintenance when due */
 		MemoryContextSwitchTo(WorkerContext);
 		if (sleep_ms > 0)
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

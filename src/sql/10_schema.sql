@@ -89,8 +89,25 @@ CREATE INDEX users_workspace_email_idx ON scim.users (workspace, lower(email));
 -- single-row INSERTs (one per SCIM request).
 CREATE DOMAIN scim.log_source AS text
 	CONSTRAINT log_source_check CHECK (VALUE IN ('scim', 'onelogin'));
+-- Partitioned by time (#12): scim.log_maintain_step() (src/sql/75_log_lifecycle.sql)
+-- creates a partition per day or month ahead of time in schema scim_log and
+-- drops whole partitions no workspace's retention still needs.  Each
+-- partition has its own primary key (id, at) and indexes (workspace, at) and
+-- (workspace, at) of refusals, made with it; the parent has none, so that
+-- pg_dump's ATTACH of a dumped partition does not build them twice (an
+-- extension's parent exists with its indexes before the dump's partitions).
+-- id is unique because every writer leaves it to the sequence (no role but
+-- the owner may INSERT into the table, and the functions that do never set
+-- it; the update from 0.2.0 keeps the old ids and the sequence past them),
+-- and the sequence never hands a value out twice.
+-- A row for a time no dated partition covers lands in the DEFAULT partition
+-- (never an error on the request path); maintenance moves such rows into
+-- their dated partition when it creates it.  request_id: the request's
+-- correlation id (X-Request-Id), which scim_api.dispatch sets as the
+-- transaction-local scim_provision.request_id; every writer of the log,
+-- scim.handle's fast path included, gets it from this default.
 CREATE TABLE scim.provisioning_log (
-	id					bigserial PRIMARY KEY,
+	id					bigserial,
 	at					timestamptz NOT NULL DEFAULT clock_timestamp(),
 	workspace			text,
 	source				scim.log_source NOT NULL,
@@ -100,10 +117,22 @@ CREATE TABLE scim.provisioning_log (
 	user_name			text,
 	status				integer NOT NULL,
 	scim_type			text,
-	detail				text
-);
-CREATE INDEX provisioning_log_workspace_at_idx ON scim.provisioning_log (workspace, at);
+	detail				text,
+	request_id			text DEFAULT NULLIF(pg_catalog.current_setting('scim_provision.request_id', true), '')
+) PARTITION BY RANGE (at);
 COMMENT ON TABLE scim.provisioning_log IS 'System Log: every provisioning attempt, accepted or refused, with its outcome';
+
+-- The partitions live in their own schema: nobody is granted anything in it
+-- (scim_reader and scim_admin read through scim.provisioning_log).  The
+-- DEFAULT partition belongs to the extension; the dated ones are created by
+-- maintenance and do not (pg_dump dumps them, their rows included, as
+-- ordinary partitions; see doc/OPERATIONS.md).
+CREATE SCHEMA scim_log;
+COMMENT ON SCHEMA scim_log IS 'scim_provision: partitions of scim.provisioning_log (read through the parent)';
+REVOKE ALL ON SCHEMA scim_log FROM PUBLIC;
+CREATE TABLE scim_log.provisioning_log_default PARTITION OF scim.provisioning_log (PRIMARY KEY (id, at)) DEFAULT;
+CREATE INDEX provisioning_log_default_workspace_at_idx ON scim_log.provisioning_log_default (workspace, at);
+CREATE INDEX provisioning_log_default_errors_idx ON scim_log.provisioning_log_default (workspace, at) WHERE status >= 400;
 
 -- pg_dump keeps the rows of these extension tables.  The default workspace
 -- row is created by CREATE EXTENSION itself, so it is not dumped.
@@ -111,5 +140,5 @@ SELECT pg_catalog.pg_extension_config_dump('scim.workspaces', 'WHERE name <> ''d
 SELECT pg_catalog.pg_extension_config_dump('scim.approved_domains', '');
 SELECT pg_catalog.pg_extension_config_dump('scim.tokens', '');
 SELECT pg_catalog.pg_extension_config_dump('scim.users', '');
-SELECT pg_catalog.pg_extension_config_dump('scim.provisioning_log', '');
+SELECT pg_catalog.pg_extension_config_dump('scim_log.provisioning_log_default', '');
 SELECT pg_catalog.pg_extension_config_dump('scim.provisioning_log_id_seq', '');

@@ -85,8 +85,13 @@ COMMENT ON FUNCTION scim._valid_base_url(text) IS
 -- are absolute; when it is not a valid base URL (scim._valid_base_url) the
 -- locations stay relative.
 --
+-- X-Request-Id (set by nginx, or sent by the IdP) is the request's
+-- correlation id: up to 200 characters of [A-Za-z0-9._:@/+=-], else a new
+-- UUID; it is set as scim_provision.request_id for the transaction (so every
+-- System Log row of the request holds it) and echoed as X-Request-Id.
+--
 -- Sets response.status and response.headers (a JSON array of single-key
--- objects: Content-Type, Location, ETag, WWW-Authenticate) and returns the
+-- objects: Content-Type, Location, ETag, WWW-Authenticate, X-Request-Id) and returns the
 -- SCIM body.  It never raises: an error is a SCIM error body with its status,
 -- so PostgREST commits, and a refused request keeps its System Log row only
 -- (scim.handle rolls the attempt back and logs it).  A request without
@@ -125,6 +130,7 @@ DECLARE
 	auth_value	jsonb;
 	err_state	text;
 	err_msg		text;
+	request_id	text;
 BEGIN
 	BEGIN
 		-- request.headers: set by PostgREST; missing or unparsable = none
@@ -136,6 +142,14 @@ BEGIN
 		IF pg_catalog.jsonb_typeof(req_headers) IS DISTINCT FROM 'object' THEN
 			req_headers := '{}';
 		END IF;
+
+		-- the request's correlation id (#12): X-Request-Id as the IdP or nginx
+		-- sent it, else a new one; every System Log row of the request has it
+		request_id := req_headers ->> 'x-request-id';
+		IF request_id IS NULL OR request_id !~ '^[A-Za-z0-9._:@/+=-]{1,200}$' THEN
+			request_id := pg_catalog.gen_random_uuid()::text;
+		END IF;
+		PERFORM pg_catalog.set_config('scim_provision.request_id', request_id, true);
 
 		method := pg_catalog.upper(pg_catalog.btrim(req_headers ->> 'x-scim-method'));
 		uri := pg_catalog.btrim(req_headers ->> 'x-scim-uri');
@@ -273,6 +287,9 @@ BEGIN
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT;
 		RAISE LOG 'scim_api.dispatch: unexpected error % for % %: %', err_state, method, path, err_msg;
+		IF request_id IS NOT NULL THEN	-- the failed block's setting was rolled back
+			PERFORM pg_catalog.set_config('scim_provision.request_id', request_id, true);
+		END IF;
 		status := 500;
 		out_headers := NULL;
 		log_detail := pg_catalog.format('unexpected error in scim_api.dispatch (SQLSTATE %s); see the server log', err_state);
@@ -340,6 +357,10 @@ BEGIN
 										   pg_catalog.jsonb_object_keys(a.item) AS k
 									WHERE pg_catalog.lower(k) = 'www-authenticate') THEN
 		arr := arr || '[{"WWW-Authenticate": "Bearer realm=\"SCIM\""}]'::jsonb;
+	END IF;
+
+	IF request_id IS NOT NULL THEN
+		arr := arr || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('X-Request-Id', request_id));
 	END IF;
 
 	PERFORM pg_catalog.set_config('response.status', status::text, true);

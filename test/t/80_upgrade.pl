@@ -77,6 +77,24 @@ SELECT line FROM (
 	SELECT 'comment ' || pg_describe_object(d.classoid, d.objoid, d.objsubid) || ': ' || d.description
 	FROM pg_description d JOIN members m ON m.classid = d.classoid AND m.objid = d.objoid
 	UNION ALL
+	-- The System Log's partitions (#12) are named after their day or month,
+	-- so an updated log has partitions for the days its old rows fell on that
+	-- a fresh one has not: their names are compared with the date left out
+	-- (every partition, the DEFAULT one included, must be alike), and which
+	-- partitions hold which rows is checked on the data below.
+	SELECT 'partition ' || regexp_replace(c.oid::regclass::text, '_[0-9]{6,8}$', '_<date>') || ' ' || c.relkind::text
+		   || ' acl ' || coalesce(c.relacl::text, '-') || ' owner ' || pg_get_userbyid(c.relowner)
+		   || CASE WHEN EXISTS (SELECT FROM members m WHERE m.classid = 'pg_class'::regclass AND m.objid = c.oid)
+				   THEN ' member' ELSE '' END
+		   || ' columns ' || (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+											   || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END, ', ' ORDER BY a.attnum)
+							  FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
+		   || ' indexes ' || (SELECT string_agg(regexp_replace(pg_get_indexdef(x.indexrelid), '[0-9]{6,8}', '<date>', 'g'), '; '
+											   ORDER BY 1)
+							  FROM pg_index x WHERE x.indrelid = c.oid)
+	FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+	WHERE i.inhparent = 'scim.provisioning_log'::regclass
+	UNION ALL
 	SELECT 'config ' || c.oid::regclass || ' ' || coalesce(e.extcondition[array_position(e.extconfig, c.oid)], '')
 	FROM pg_extension e JOIN pg_class c ON c.oid = ANY (e.extconfig)
 	WHERE e.extname = 'scim_provision'
@@ -104,8 +122,14 @@ for my $old (@released)
 			'{"userName":"ann\@example.com","name":{"givenName":"Ann"}}')}),
 		'201', "$old: a user created through the old version");
 	$node->safe_psql($db, qq{SELECT status FROM scim.handle('GET', '/Users', 'filter=userName%20eq%20%22ann%40example.com%22', $auth)});
+	# System Log rows in several months (#12): they move into partitions
+	$node->safe_psql($db, q{
+		INSERT INTO scim.provisioning_log (at, workspace, source, method, path, status)
+		SELECT now() - d * interval '1 day' - interval '1 hour', 'default', 'onelogin', 'GET', '/api/2/users', 200
+		  FROM unnest(ARRAY[85, 62, 33, 31, 3]) d});
 	my $log_before = $node->safe_psql($db,
-		q{SELECT string_agg(source || ' ' || method || ' ' || status, ',' ORDER BY id) FROM scim.provisioning_log});
+		q{SELECT string_agg(id || ' ' || at || ' ' || source || ' ' || method || ' ' || status, ',' ORDER BY id) FROM scim.provisioning_log});
+	my $seq_before = $node->safe_psql($db, q{SELECT last_value FROM scim.provisioning_log_id_seq});
 
 	$node->safe_psql($db, 'ALTER EXTENSION scim_provision UPDATE');
 	is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'scim_provision'}),
@@ -116,10 +140,11 @@ for my $old (@released)
 	$node->safe_psql("fresh_$db", qq{
 		CREATE EXTENSION pg_trgm;
 		CREATE EXTENSION scim_provision;
+		SELECT scim.log_maintain_step();	-- its partitions ahead, as the update made them
 	});
-	my @updated = split /\n(?=(?:member|function|column|relation|constraint|index|trigger|type|comment|config) )/,
+	my @updated = split /\n(?=(?:member|function|column|relation|constraint|index|trigger|type|comment|partition|config) )/,
 		$node->safe_psql($db, $catalog_sql);
-	my @fresh = split /\n(?=(?:member|function|column|relation|constraint|index|trigger|type|comment|config) )/,
+	my @fresh = split /\n(?=(?:member|function|column|relation|constraint|index|trigger|type|comment|partition|config) )/,
 		$node->safe_psql("fresh_$db", $catalog_sql);
 	cmp_ok(scalar(@fresh), '>', 100, "$old: the catalog comparison covers the whole extension");
 	my %in_fresh = map { $_ => 1 } @fresh;
@@ -131,8 +156,21 @@ for my $old (@released)
 
 	# the old data through the updated extension
 	is($node->safe_psql($db,
-		q{SELECT string_agg(source || ' ' || method || ' ' || status, ',' ORDER BY id) FROM scim.provisioning_log}),
-		$log_before, "$old: the System Log is kept");
+		q{SELECT string_agg(id || ' ' || at || ' ' || source || ' ' || method || ' ' || status, ',' ORDER BY id) FROM scim.provisioning_log}),
+		$log_before, "$old: the System Log is kept, ids and times included");
+	is($node->safe_psql($db, q{
+		SELECT count(*) FILTER (WHERE l.tableoid::regclass::text
+									  <> 'scim_log.provisioning_log_' || to_char(l.at AT TIME ZONE 'UTC', 'YYYYMMDD'))
+			   || ' misplaced of ' || count(*) || ' in ' || count(DISTINCT l.tableoid) || ' partitions'
+		FROM scim.provisioning_log l}),
+		'0 misplaced of 7 in 6 partitions', "$old: every log row is in the partition of its day");
+	is($node->safe_psql($db, q{SELECT last_value FROM scim.provisioning_log_id_seq}),
+		$seq_before, "$old: the log's sequence is kept");
+	is($node->safe_psql($db, qq{
+		SELECT scim.log_attempt('scim', 'GET', '/x', NULL, NULL, 200, NULL, NULL) = $seq_before + 1}),
+		't', "$old: new log rows continue the sequence");
+	is($node->safe_psql($db, q{SELECT count(*) FROM scim.provisioning_log WHERE id IN (SELECT id FROM scim.provisioning_log GROUP BY id HAVING count(*) > 1)}),
+		'0', "$old: log ids are unique");
 	is($node->safe_psql($db, qq{
 		SELECT (body -> 'Resources' -> 0 -> 'name' ->> 'givenName') || ' ' || (body ->> 'totalResults')
 		FROM scim.handle('GET', '/Users', 'filter=userName%20eq%20%22ann%40example.com%22', $auth)}),

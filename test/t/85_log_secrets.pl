@@ -41,7 +41,7 @@ CREATE FUNCTION public.boom() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	IF (TG_TABLE_NAME = 'users' AND to_jsonb(NEW) ->> 'user_name' LIKE 'boom%')
 	   OR (TG_TABLE_NAME = 'groups' AND to_jsonb(NEW) ->> 'display_name' LIKE 'boom%')
-	   OR (TG_TABLE_NAME = 'provisioning_log'
+	   OR (TG_TABLE_NAME LIKE 'provisioning_log%'	-- the System Log's partitions (#12)
 		   AND (to_jsonb(NEW) ->> 'path' LIKE '%boom%' OR current_setting('test.boom', true) = 'on')) THEN
 		RAISE EXCEPTION 'injected fault in %', TG_TABLE_NAME USING ERRCODE = 'internal_error';
 	END IF;
