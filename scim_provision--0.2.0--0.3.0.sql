@@ -48,18 +48,6 @@ CREATE FUNCTION scim._generate_token(workspace text) RETURNS text
 COMMENT ON FUNCTION scim._generate_token(text) IS
 	'Internal: a new token for a workspace: its id starts with hashtext(workspace), its secret has 256 bits from pg_strong_random (use scim.create_token)';
 
-CREATE FUNCTION scim._token_hash(token text) RETURNS bytea
-	AS 'MODULE_PATHNAME', 'scim_token_hash'
-	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION scim._token_hash(text) IS 'Internal: SHA-256 of a token';
-
-CREATE FUNCTION scim.authenticate(token text) RETURNS text
-	AS 'MODULE_PATHNAME', 'scim_authenticate'
-	LANGUAGE C VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, scim, pg_temp;
-COMMENT ON FUNCTION scim.authenticate(text) IS
-	'Workspace of a valid unrevoked token (bare or "Bearer ..."), else NULL; records last_used_at';
-
 REVOKE ALL ON FUNCTION scim._generate_token(text) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION scim.create_token(name text, workspace text DEFAULT 'default')
