@@ -105,11 +105,12 @@ $roles$;
 -- They are set for this transaction and scim_api.dispatch answers exactly as
 -- it does for a direct call: status, headers (response.headers as
 -- scim_api.dispatch set it, text) and body.  PL/Proxy runs each call in its
--- own transaction, so nothing leaks into the next request.
+-- own transaction, so nothing leaks into the next request.  Not SECURITY
+-- DEFINER (every name is schema-qualified): it runs as the router's role,
+-- which may execute scim_api.dispatch, itself SECURITY DEFINER.
 CREATE FUNCTION scim.dispatch_routed(request_headers jsonb, request_body jsonb,
 									 OUT status integer, OUT headers text, OUT body jsonb)
-	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, scim, pg_temp
+	LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
 	PERFORM pg_catalog.set_config('request.headers', coalesce(request_headers::text, ''), true);
@@ -122,5 +123,7 @@ COMMENT ON FUNCTION scim.dispatch_routed(jsonb, jsonb) IS
 	'scim_api.dispatch for a request a router (scim_provision_router) forwards: PostgREST''s request headers and body in, status, response headers and SCIM body out';
 REVOKE ALL ON FUNCTION scim.dispatch_routed(jsonb, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION scim.dispatch_routed(jsonb, jsonb) TO scim_proxy;
+GRANT USAGE ON SCHEMA scim_api TO scim_proxy;
+GRANT EXECUTE ON FUNCTION scim_api.dispatch(jsonb) TO scim_proxy;
 
 -- (end of sharding)

@@ -468,7 +468,7 @@ for my $ws ($on1[0], $on2[0])
 	($rc, $out, $err) = $router->psql('postgres', qq{SELECT scim_router.create_token('x', '$wa')},
 		connstr => $router->connstr('postgres') . ' user=reader');
 	like($err, qr/permission denied/, 'scim_reader cannot create tokens');
-	is($router->safe_psql('postgres', q{SELECT string_agg(p.oid::regprocedure::text, ',' ORDER BY 1)
+	is($router->safe_psql('postgres', q{SELECT string_agg(p.oid::regprocedure::text, ',' ORDER BY p.oid::regprocedure::text)
 		FROM pg_proc p WHERE has_function_privilege('scim_client', p.oid, 'EXECUTE')
 		AND p.pronamespace IN ('scim_router'::regnamespace, 'scim_api'::regnamespace)}),
 		'scim_api.dispatch(jsonb),scim_api.pre_request()', 'scim_client may run dispatch (and the pre-request hook) only');
