@@ -79,6 +79,11 @@ t0=$(date +%s)
 load s1 "$s1_port" "$ws1" "$users"
 load s2 "$s2_port" "$ws2" "$users2"
 echo "loaded in $(( $(date +%s) - t0 )) s"
+psql_at s1 "$s1_port" -Atc "SELECT 'shard 1: ' || pg_size_pretty(pg_total_relation_size('scim.users')) || ' for scim.users with its indexes, '
+	|| pg_total_relation_size('scim.users') / $users || ' bytes per user'"
+# the floor of a PL/Proxy call: a trivial query on the shard, nothing of ours
+psql_at router "$r_port" -c "CREATE FUNCTION bench_ping(h integer) RETURNS integer LANGUAGE plproxy AS \$\$ CLUSTER 'scim_shards'; RUN ON h; SELECT 1 AS bench_ping; \$\$" >/dev/null
+h1=$(psql_at router "$r_port" -Atc "SELECT hashtext('$ws1')")
 
 # PostgREST's transaction for GET /Users?filter=userName eq "u<i>@example.com"
 script() {
@@ -93,10 +98,11 @@ script "$tok1" "$users" >"$work/p7_1.sql"
 script "$tok2" "$users2" >"$work/p7_2.sql"
 
 # sanity: the router answers 200 with one resource
-check=$(PGHOST=$work/router PGPORT=$r_port "$bindir/psql" -X -At -v ON_ERROR_STOP=1 <<SQL
+check=$(PGHOST=$work/router PGPORT=$r_port "$bindir/psql" -X -q -At -v ON_ERROR_STOP=1 <<SQL
 BEGIN;
 SELECT set_config('request.headers', '{"x-scim-method": "GET", "x-scim-uri": "/scim/v2/Users?filter=userName%20eq%20%22u42%40example.com%22", "x-scim-token": "Bearer $tok1"}', true) \gset
-SELECT current_setting('response.status', true) || ' ' || (scim_api.dispatch('{}') ->> 'totalResults');
+SELECT scim_api.dispatch('{}') ->> 'totalResults' AS total \gset
+SELECT current_setting('response.status', true) || ' ' || :'total';
 END;
 SQL
 )
@@ -122,10 +128,16 @@ echo
 echo "== P7: GET /Users?filter=userName eq (1 client, ${secs}s each) =="
 read -r d_tps d_lat < <(run_pgbench p7_direct s1 "$s1_port" 1 -f "$work/p7_1.sql")
 read -r r_tps r_lat < <(run_pgbench p7_router router "$r_port" 1 -f "$work/p7_1.sql")
+printf 'SELECT bench_ping(%s);\n' "$h1" >"$work/ping.sql"
+printf 'SELECT 1;\n' >"$work/local.sql"
+read -r f_tps f_lat < <(run_pgbench p7_ping router "$r_port" 1 -f "$work/ping.sql")
+read -r l_tps l_lat < <(run_pgbench p7_local router "$r_port" 1 -f "$work/local.sql")
 printf '%-48s %10s tps %8s ms\n' "on the shard directly (scim_api.dispatch)" "$d_tps" "$d_lat"
 printf '%-48s %10s tps %8s ms\n' "through the router (PL/Proxy)" "$r_tps" "$r_lat"
 echo "P7 latency ratio router / direct: $(ratio "$r_lat" "$d_lat")x   (goal <= 1.5x)"
-echo "router's own cost per request: $(diff_ms "$r_lat" "$d_lat") ms"
+printf '%-48s %10s tps %8s ms\n' "PL/Proxy floor: SELECT 1 on the shard via router" "$f_tps" "$f_lat"
+printf '%-48s %10s tps %8s ms\n' "SELECT 1 on the router itself" "$l_tps" "$l_lat"
+echo "router's own cost per request: $(diff_ms "$r_lat" "$d_lat") ms, of which the PL/Proxy hop (floor - local SELECT 1): $(diff_ms "$f_lat" "$l_lat") ms"
 
 echo
 echo "== T1/T2: throughput through the router, $clients clients (${secs}s each) =="
