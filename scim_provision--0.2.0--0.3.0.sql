@@ -12,6 +12,1038 @@
 
 
 -- ===== Hardening (#15 input): limits before cost, nesting, body size =======
+-- Request limits (src/request_limits.c, doc/LIMITS.md): scim._request_json
+-- refuses bodies over scim_provision.max_body_size (413 tooLarge) and nested
+-- deeper than scim_provision.max_json_depth (400) before parsing, and is
+-- STABLE now that it reads settings; scim._within_operation_limit counts
+-- PATCH operations and member values before anything is applied (Users and
+-- Groups routes); tooLarge maps to 413 in scim._scim_error; the System Log
+-- bounds its request-derived fields (scim._log_bounded, scim.log_attempt);
+-- the Group PATCH collects its generic operations in O(1) each; /Bulk
+-- resolves bulkIds in dependency order in one pass; ServiceProviderConfig
+-- advertises the smaller of the two body limits for /Bulk.
+
+CREATE FUNCTION scim._log_bounded(value text, max_chars integer) RETURNS text
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+	SELECT CASE WHEN pg_catalog.length(value) OPERATOR(pg_catalog.<=) max_chars THEN value
+				ELSE pg_catalog."left"(value, max_chars OPERATOR(pg_catalog.-) 14)
+					 OPERATOR(pg_catalog.||) '...[truncated]' END;
+$$;
+COMMENT ON FUNCTION scim._log_bounded(text, integer) IS
+	'Internal: a System Log field bounded to max_chars characters, marked "...[truncated]" when cut';
+REVOKE ALL ON FUNCTION scim._log_bounded(text, integer) FROM PUBLIC;
+
+CREATE FUNCTION scim._within_operation_limit(request jsonb)
+	RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'scim_within_operation_limit'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION scim._within_operation_limit(jsonb) IS
+	'Internal: the request, or SCIM 413 tooLarge when it holds more than scim_provision.max_operations operations and member values';
+REVOKE ALL ON FUNCTION scim._within_operation_limit(jsonb) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION scim.log_attempt(source text, method text, path text, resource_id uuid,
+								 user_name text, status integer, scim_type text, detail text,
+								 workspace text DEFAULT 'default')
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, scim, pg_temp
+AS $$
+DECLARE
+	log_id bigint;
+BEGIN
+	INSERT INTO scim.provisioning_log AS l (workspace, source, method, path, resource_id, user_name, status,
+											scim_type, detail)
+	-- request-derived fields bounded (doc/LIMITS.md): method 16, path 1000,
+	-- user_name 256, scim_type 64, detail 2000 characters
+	VALUES ($9, $1, scim._log_bounded($2, 16), scim._log_bounded($3, 1000), $4, scim._log_bounded($5, 256), $6,
+			scim._log_bounded($7, 64), scim._log_bounded($8, 2000))
+	RETURNING l.id INTO log_id;
+	RETURN log_id;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION scim._request_json(body text)
+	RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'scim_request_json'
+	LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION scim._scim_error(sqlstate text, message text, message_detail text, user_name text,
+								 OUT status integer, OUT scim_type text, OUT detail text)
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	prefix text;
+BEGIN
+	IF sqlstate = '23505' THEN
+		status := 409;
+		scim_type := 'uniqueness';
+		detail := CASE WHEN user_name IS NOT NULL
+					   THEN format('a user with userName "%s" already exists', user_name)
+					   ELSE 'the resource conflicts with an existing one' END;
+	ELSIF sqlstate IN ('23514', '23502') THEN
+		status := 400;
+		scim_type := 'invalidValue';
+		detail := message;
+	ELSIF left(sqlstate, 2) = '22' THEN
+		status := 400;
+		prefix := substring(message FROM '^([A-Za-z]+): ');
+		IF prefix IN ('invalidFilter', 'invalidPath', 'noTarget', 'invalidValue', 'mutability',
+					  'invalidSyntax', 'tooMany', 'uniqueness', 'invalidVers', 'sensitive', 'tooLarge') THEN
+			-- tooLarge: a body or request over a limit of doc/LIMITS.md (413,
+			-- as RFC 7644 section 3.7.4 answers a Bulk over its limits)
+			status := CASE WHEN prefix = 'tooLarge' THEN 413 ELSE 400 END;
+			scim_type := prefix;
+			detail := substr(message, length(prefix) + 3);
+		ELSE
+			scim_type := 'invalidValue';
+			detail := message;
+		END IF;
+	ELSIF sqlstate = '42501' THEN
+		status := 403;
+		detail := 'permission denied';
+	ELSIF sqlstate IN ('40001', '40P01', '55P03') THEN
+		-- a concurrent transaction won (serialization failure, deadlock, lock
+		-- timeout): nothing was written, and the same request can succeed
+		status := 503;
+		detail := 'the request conflicted with a concurrent change and was not applied; retry it';
+		RETURN;
+	ELSE
+		status := 500;
+		detail := 'internal error; the server log has the details';
+		RETURN;
+	END IF;
+	-- a unique violation's own detail names index internals: not for the client
+	IF message_detail IS NOT NULL AND message_detail <> '' AND sqlstate <> '23505' THEN
+		detail := detail || '. ' || message_detail;
+	END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION scim._handle(p_method text, p_path text, p_query text, p_headers jsonb, p_body text,
+							 OUT status integer, OUT headers jsonb, OUT body jsonb)
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, scim, pg_temp
+AS $$
+DECLARE
+	m			text := upper(coalesce(btrim(p_method), ''));
+	req_path	text := coalesce(p_path, '');
+	query		text := p_query;
+	hdr			jsonb := '{}';
+	auth		text;
+	ws			text;
+	segs		text[];
+	nseg		integer;
+	seg1		text;
+	seg2		text;
+	params		jsonb;
+	req			jsonb;
+	cur			scim.users;
+	new			scim.users;
+	policy		text;
+	total		bigint;
+	allow		text;
+	log_id		uuid;
+	log_user	text;
+	log_type	text;
+	log_detail	text;
+	err_state	text;
+	err_msg		text;
+	err_detail	text;
+BEGIN
+	headers := jsonb_build_object('Content-Type', 'application/scim+json');
+
+	-- header names are lower-cased by the caller; tolerate any case
+	IF jsonb_typeof(p_headers) = 'object' THEN
+		SELECT coalesce(jsonb_object_agg(lower(h.key), h.value), '{}') INTO hdr FROM jsonb_each(p_headers) h;
+	END IF;
+
+	-- a path that still carries its query string
+	IF position('?' IN req_path) > 0 THEN
+		query := coalesce(query, substr(req_path, position('?' IN req_path) + 1));
+		req_path := left(req_path, position('?' IN req_path) - 1);
+	END IF;
+	segs := array_remove(string_to_array(req_path, '/'), '');
+	nseg := coalesce(array_length(segs, 1), 0);
+	seg1 := lower(segs[1]);
+	seg2 := segs[2];
+
+	-- authentication: Bearer token -> workspace
+	auth := hdr ->> 'authorization';
+	IF auth ~* '^\s*bearer\s+\S' THEN
+		ws := scim.authenticate(auth);
+	END IF;
+	IF ws IS NULL THEN
+		status := 401;
+		log_detail := CASE WHEN auth IS NULL OR btrim(auth) = '' THEN 'authentication required: no Authorization header'
+						   WHEN auth !~* '^\s*bearer\s+\S' THEN 'authentication required: the Authorization scheme must be Bearer'
+						   ELSE 'the bearer token is not valid (unknown or revoked)' END;
+		headers := headers || jsonb_build_object('WWW-Authenticate', 'Bearer realm="scim"');
+		body := scim._error(401, NULL, log_detail);
+		PERFORM scim.log_attempt('scim', m, p_path, NULL, NULL, status, NULL, log_detail, NULL);
+		RETURN;
+	END IF;
+
+	BEGIN
+		params := scim._query_params(query);
+
+		IF nseg = 0 THEN
+			status := 404;
+		-- ---- cursor pagination of /Users and /.search (68_cursor.sql) --
+		ELSIF seg1 = 'users' AND nseg = 1 AND m = 'GET' AND params ? 'cursor' THEN
+			SELECT r.status, r.body, r.log_type, r.log_detail INTO status, body, log_type, log_detail
+			  FROM scim._list_cursor_route('User', ws, params) r;
+		ELSIF ((seg1 = 'users' AND nseg = 2 AND lower(seg2) = '.search') OR (seg1 = '.search' AND nseg = 1))
+			  AND m = 'POST' AND scim._search_wants_cursor(p_body) THEN
+			SELECT r.status, r.body, r.log_type, r.log_detail INTO status, body, log_type, log_detail
+			  FROM scim._list_cursor_route('User', ws, scim._search_params(scim._request_json(p_body))
+													   || scim._cursor_param(scim._request_json(p_body))) r;
+		-- ---- /Users ----------------------------------------------------
+		ELSIF seg1 = 'users' AND nseg = 1 THEN
+			IF m = 'GET' THEN
+				SELECT l.body, l.total INTO body, total
+				FROM scim._list_users(ws, params ->> 'filter', params ->> 'startIndex', params ->> 'count',
+									  params ->> 'sortBy', params ->> 'sortOrder',
+									  params ->> 'attributes', params ->> 'excludedAttributes') l;
+				status := 200;
+				log_detail := format('%s of %s result(s)', body -> 'itemsPerPage', total)
+					|| coalesce('; filter: ' || (params ->> 'filter'), '');
+			ELSIF m = 'POST' THEN
+				req := scim._request_json(p_body);
+				log_user := CASE WHEN jsonb_typeof(req -> 'userName') = 'string' THEN req ->> 'userName' END;
+				new := scim._user_from_resource(req, 'create', ws, NULL);
+				log_user := new.user_name;
+				cur := scim._user_insert(new);
+				log_id := cur.id;
+				body := scim.user_resource(cur, params ->> 'attributes', params ->> 'excludedAttributes');
+				status := 201;
+				headers := headers || jsonb_build_object(
+					'Location', rtrim(current_setting('scim_provision.base_url'), '/') || '/Users/' || cur.id,
+					'ETag', 'W/"' || cur.version || '"');
+			ELSE
+				allow := 'GET, POST';
+			END IF;
+		-- ---- /Users/.search and /.search --------------------------------
+		ELSIF (seg1 = 'users' AND nseg = 2 AND lower(seg2) = '.search') OR (seg1 = '.search' AND nseg = 1) THEN
+			IF m = 'POST' THEN
+				req := scim._search_params(scim._request_json(p_body));
+				SELECT l.body, l.total INTO body, total
+				FROM scim._list_users(ws, req ->> 'filter', req ->> 'startIndex', req ->> 'count',
+									  req ->> 'sortBy', req ->> 'sortOrder',
+									  req ->> 'attributes', req ->> 'excludedAttributes') l;
+				status := 200;
+				log_detail := format('%s of %s result(s)', body -> 'itemsPerPage', total)
+					|| coalesce('; filter: ' || (req ->> 'filter'), '');
+			ELSE
+				allow := 'POST';
+			END IF;
+		-- ---- /Users/{id} ------------------------------------------------
+		ELSIF seg1 = 'users' AND nseg = 2 THEN
+			IF m NOT IN ('GET', 'PUT', 'PATCH', 'DELETE') THEN
+				allow := 'GET, PUT, PATCH, DELETE';
+			ELSE
+				IF seg2 ~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$' THEN
+					IF m = 'GET' THEN
+						SELECT u.* INTO cur FROM scim.users u WHERE u.id = seg2::uuid AND u.workspace = ws;
+					ELSE
+						SELECT u.* INTO cur FROM scim.users u WHERE u.id = seg2::uuid AND u.workspace = ws FOR UPDATE;
+					END IF;
+				END IF;
+				IF cur.id IS NULL THEN
+					status := 404;
+					log_detail := format('no user with id "%s"', left(seg2, 100));
+				ELSE
+					log_id := cur.id;
+					log_user := cur.user_name;
+					IF m <> 'GET' AND hdr ? 'if-match' AND NOT scim._etag_matches(hdr ->> 'if-match', cur.version) THEN
+						status := 412;
+						log_detail := format('If-Match %s does not match the current version W/"%s"',
+											 left(hdr ->> 'if-match', 100), cur.version);
+					ELSIF m = 'GET' THEN
+						IF hdr ? 'if-none-match' AND scim._etag_matches(hdr ->> 'if-none-match', cur.version) THEN
+							status := 304;
+						ELSE
+							status := 200;
+							body := scim.user_resource(cur, params ->> 'attributes', params ->> 'excludedAttributes');
+						END IF;
+					ELSIF m = 'PUT' THEN
+						req := scim._request_json(p_body);
+						new := scim._user_from_resource(req, 'replace', ws, cur);
+						cur := scim._user_update(new);
+						log_user := cur.user_name;
+						status := 200;
+						body := scim.user_resource(cur, params ->> 'attributes', params ->> 'excludedAttributes');
+					ELSIF m = 'PATCH' THEN
+						req := scim._within_operation_limit(scim._request_json(p_body));
+						IF jsonb_typeof(req) IS DISTINCT FROM 'object' THEN
+							RAISE EXCEPTION 'invalidSyntax: a PATCH body must be a PatchOp object'
+								USING ERRCODE = 'invalid_parameter_value';
+						END IF;
+						SELECT e.value INTO req FROM jsonb_each(req) e WHERE lower(e.key) = 'operations';
+						IF jsonb_typeof(req) IS DISTINCT FROM 'array' THEN
+							RAISE EXCEPTION 'invalidSyntax: a PATCH body needs an "Operations" array'
+								USING ERRCODE = 'invalid_parameter_value';
+						END IF;
+						new := scim._user_from_resource(scim.patch_apply(scim.user_resource(cur), req), 'full', ws, cur);
+						cur := scim._user_update(new);
+						log_user := cur.user_name;
+						status := 200;
+						body := scim.user_resource(cur, params ->> 'attributes', params ->> 'excludedAttributes');
+					ELSE
+						SELECT w.deletion_policy INTO policy FROM scim.workspaces w WHERE w.name = ws;
+						IF policy = 'delete' THEN
+							DELETE FROM scim.users u WHERE u.id = cur.id;
+							log_detail := 'user deleted (deletion policy "delete")';
+						ELSE
+							UPDATE scim.users u SET active = false WHERE u.id = cur.id RETURNING u.* INTO cur;
+							log_detail := 'user deactivated (deletion policy "deactivate")';
+						END IF;
+						status := 204;
+					END IF;
+					IF status IN (200, 304) THEN
+						headers := headers || jsonb_build_object('ETag', 'W/"' || cur.version || '"');
+					END IF;
+				END IF;
+			END IF;
+		ELSIF seg1 = 'users' THEN
+			status := 404;
+		-- ---- /Groups (65_groups.sql) -----------------------------------
+		ELSIF seg1 = 'groups' THEN
+			SELECT r.status, _handle.headers || r.headers, r.body, r.log_id, r.log_user, r.log_type, r.log_detail, r.allow
+			  INTO status, headers, body, log_id, log_user, log_type, log_detail, allow
+			  FROM scim._groups_route(ws, m, segs, params, hdr, p_body) r;
+		-- ---- discovery (58_discovery.sql) -------------------------------
+		ELSIF seg1 = 'serviceproviderconfig' AND nseg = 1 THEN
+			IF m = 'GET' THEN
+				status := 200;
+				body := scim.service_provider_config();
+			ELSE
+				allow := 'GET';
+			END IF;
+		ELSIF seg1 IN ('schemas', 'resourcetypes') AND nseg <= 2 THEN
+			IF m <> 'GET' THEN
+				allow := 'GET';
+			ELSIF nseg = 1 THEN
+				status := 200;
+				body := scim._discovery_list(CASE seg1 WHEN 'schemas' THEN scim.schema_definitions()
+													   ELSE scim.resource_type_definitions() END);
+			ELSE
+				SELECT r.value INTO body
+				FROM jsonb_array_elements(CASE seg1 WHEN 'schemas' THEN scim.schema_definitions()
+													ELSE scim.resource_type_definitions() END) r
+				WHERE lower(r.value ->> 'id') = lower(seg2) OR lower(r.value ->> 'name') = lower(seg2)
+				LIMIT 1;
+				IF body IS NULL THEN
+					status := 404;
+					log_detail := format('no %s "%s"', CASE seg1 WHEN 'schemas' THEN 'schema' ELSE 'resource type' END, left(seg2, 200));
+				ELSE
+					status := 200;
+				END IF;
+			END IF;
+		-- ---- /Bulk (67_bulk.sql) ---------------------------------------
+		ELSIF seg1 = 'bulk' AND nseg = 1 THEN
+			SELECT r.status, _handle.headers || r.headers, r.body, r.log_type, r.log_detail, r.allow
+			  INTO status, headers, body, log_type, log_detail, allow
+			  FROM scim._bulk_route(ws, m, hdr, p_body) r;
+		ELSIF seg1 = 'me' AND nseg = 1 THEN
+			status := 501;
+			log_detail := format('/%s is not supported', segs[1]);
+		ELSE
+			status := 404;
+		END IF;
+
+		IF allow IS NOT NULL THEN
+			status := 405;
+			log_detail := format('method %s is not allowed on %s', left(m, 20), left(p_path, 200));
+			headers := headers || jsonb_build_object('Allow', allow);
+		ELSIF status = 404 AND log_detail IS NULL THEN
+			log_detail := format('no endpoint %s', left(p_path, 200));
+		END IF;
+		IF status >= 400 THEN
+			body := scim._error(status, log_type, log_detail);
+		END IF;
+	EXCEPTION WHEN OTHERS THEN
+		GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT, err_detail = PG_EXCEPTION_DETAIL;
+		SELECT e.status, e.scim_type, e.detail INTO status, log_type, log_detail
+		FROM scim._scim_error(err_state, err_msg, err_detail, log_user) e;
+		IF status = 500 THEN
+			RAISE LOG 'scim_provision: % % failed: % (SQLSTATE %)', m, left(p_path, 200), err_msg, err_state;
+		END IF;
+		IF m = 'POST' THEN
+			log_id := NULL;		-- the new row was rolled back
+		END IF;
+		headers := jsonb_build_object('Content-Type', 'application/scim+json');
+		IF status = 503 THEN
+			headers := headers || jsonb_build_object('Retry-After', '1');
+		END IF;
+		body := scim._error(status, log_type, log_detail);
+	END;
+
+	IF body IS NULL THEN
+		headers := headers - 'Content-Type';		-- 204, 304: no body
+	END IF;
+	PERFORM scim.log_attempt('scim', m, p_path, log_id, log_user, status, log_type, log_detail, ws);
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION scim.service_provider_config()
+	RETURNS jsonb
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.jsonb_build_object(
+		'schemas', pg_catalog.jsonb_build_array('urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'),
+		'patch', pg_catalog.jsonb_build_object('supported', true),
+		'bulk', pg_catalog.jsonb_build_object('supported', true,	-- 67_bulk.sql; limits: GUCs of src/groups.c
+			'maxOperations', pg_catalog.current_setting('scim_provision.bulk_max_operations')::integer,
+			-- a /Bulk body is also a request body (scim_provision.max_body_size)
+			'maxPayloadSize', LEAST(pg_catalog.current_setting('scim_provision.bulk_max_payload')::integer,
+								  pg_catalog.current_setting('scim_provision.max_body_size')::integer)),
+		'filter', pg_catalog.jsonb_build_object('supported', true,
+			'maxResults', pg_catalog.current_setting('scim_provision.max_results')::integer),
+		'changePassword', pg_catalog.jsonb_build_object('supported', false),
+		'sort', pg_catalog.jsonb_build_object('supported', true),
+		'pagination', pg_catalog.jsonb_build_object(	-- RFC 9865; 68_cursor.sql
+			'cursor', true, 'index', true, 'defaultPaginationMethod', 'index',
+			'defaultPageSize', pg_catalog.current_setting('scim_provision.max_results')::integer,
+			'maxPageSize', pg_catalog.current_setting('scim_provision.max_results')::integer,
+			'cursorTimeout', pg_catalog.current_setting('scim_provision.cursor_timeout')::integer),
+		'etag', pg_catalog.jsonb_build_object('supported', true),
+		'authenticationSchemes', pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+			'type', 'oauthbearertoken',
+			'name', 'OAuth Bearer Token',
+			'description', 'A bearer token created with scim.create_token, sent as "Authorization: Bearer <token>"; every endpoint requires it.',
+			'specUri', 'https://www.rfc-editor.org/info/rfc6750',
+			'primary', true)),
+		'meta', pg_catalog.jsonb_build_object(
+			'resourceType', 'ServiceProviderConfig',
+			'location', pg_catalog.rtrim(pg_catalog.current_setting('scim_provision.base_url'), '/') || '/ServiceProviderConfig'));
+$$;
+
+CREATE OR REPLACE FUNCTION scim._group_patch(workspace text, g scim.groups, request jsonb,
+								  OUT result scim.groups, OUT added bigint, OUT removed bigint)
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, scim, pg_temp
+AS $$
+DECLARE
+	ops			jsonb;
+	op			jsonb;
+	opname		text;
+	path		text;
+	bare		text;
+	value		jsonb;
+	has_value	boolean;
+	mv			jsonb;
+	rest		jsonb;
+	m			text[];
+	ids			uuid[];
+	generic		jsonb[] := '{}';		-- appended in place: O(1) per operation
+	patched		jsonb;
+	n			integer := 0;
+BEGIN
+	added := 0;
+	removed := 0;
+	PERFORM scim._require_object(request, 'a PATCH body');
+	SELECT e.value INTO ops FROM jsonb_each(request) e WHERE lower(e.key) = 'operations';
+	IF jsonb_typeof(ops) IS DISTINCT FROM 'array' OR jsonb_array_length(ops) = 0 THEN
+		RAISE EXCEPTION 'invalidSyntax: a PATCH body needs a non-empty "Operations" array'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+
+	FOR op IN SELECT o FROM jsonb_array_elements(ops) o
+	LOOP
+		n := n + 1;
+		IF jsonb_typeof(op) <> 'object' THEN
+			RAISE EXCEPTION 'invalidSyntax: operation % is not a JSON object', n
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		SELECT lower(e.value #>> '{}') INTO opname FROM jsonb_each(op) e WHERE lower(e.key) = 'op';
+		SELECT e.value INTO value FROM jsonb_each(op) e WHERE lower(e.key) = 'value';
+		has_value := value IS NOT NULL AND jsonb_typeof(value) <> 'null';
+		SELECT e.value INTO mv FROM jsonb_each(op) e WHERE lower(e.key) = 'path';
+		IF mv IS NOT NULL AND jsonb_typeof(mv) NOT IN ('string', 'null') THEN
+			RAISE EXCEPTION 'invalidPath: the path of operation % must be a string', n
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		path := nullif(btrim(mv #>> '{}'), '');
+		IF opname IS NULL OR opname NOT IN ('add', 'remove', 'replace') THEN
+			RAISE EXCEPTION 'invalidSyntax: operation % has op "%"; it must be add, remove or replace',
+				n, coalesce(opname, '')
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+
+		IF path IS NULL THEN
+			-- no path: the value's keys are attributes; members handled here
+			IF opname = 'remove' THEN
+				RAISE EXCEPTION 'noTarget: a remove operation needs a path'
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			IF jsonb_typeof(value) IS DISTINCT FROM 'object' THEN
+				RAISE EXCEPTION 'invalidValue: operation % has no path, so its value must be an object', n
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			mv := scim._group_attr(value, 'members');
+			SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}') INTO rest
+			FROM jsonb_each(value) e
+			WHERE lower(e.key) NOT IN ('members', 'urn:ietf:params:scim:schemas:core:2.0:group:members');
+			IF mv IS NOT NULL THEN
+				IF opname = 'add' THEN
+					added := added + scim._group_add_members($1, g.id, scim._member_ids(mv));
+				ELSE
+					SELECT _group_patch.added + s.added, _group_patch.removed + s.removed INTO added, removed
+					FROM scim._group_set_members($1, g.id, scim._member_ids(mv)) s;
+				END IF;
+			END IF;
+			IF rest <> '{}' THEN
+				generic := array_append(generic, jsonb_build_object('op', opname, 'value', rest));
+			END IF;
+			CONTINUE;
+		END IF;
+
+		bare := regexp_replace(path, '^urn:ietf:params:scim:schemas:core:2\.0:group:', '', 'i');
+		IF lower(bare) = 'members' THEN
+			IF opname = 'add' THEN
+				IF NOT has_value THEN
+					RAISE EXCEPTION 'invalidValue: adding members needs a value'
+						USING ERRCODE = 'invalid_parameter_value';
+				END IF;
+				added := added + scim._group_add_members($1, g.id, scim._member_ids(value));
+			ELSIF opname = 'replace' THEN
+				SELECT _group_patch.added + s.added, _group_patch.removed + s.removed INTO added, removed
+				FROM scim._group_set_members($1, g.id, scim._member_ids(value)) s;
+			ELSIF has_value THEN
+				-- Entra ID: {"op":"Remove","path":"members","value":[{"value":"<id>"}]}
+				removed := removed + scim._group_remove_members(g.id, scim._member_ids(value));
+			ELSE
+				SELECT _group_patch.added + s.added, _group_patch.removed + s.removed INTO added, removed
+				FROM scim._group_set_members($1, g.id, '{}') s;
+			END IF;
+		ELSIF bare ~* '^members\s*\[' THEN
+			m := regexp_match(bare, '^members\s*\[(.*)\]\s*(\.\s*(\S*))?$', 'i');
+			IF m IS NULL THEN
+				RAISE EXCEPTION 'invalidPath: "%" is not a valid path', left(path, 200)
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			IF m[2] IS NOT NULL THEN
+				RAISE EXCEPTION 'invalidPath: the sub-attributes of a member cannot be changed one by one'
+					USING ERRCODE = 'invalid_parameter_value',
+						  DETAIL = format('Path "%s": add, replace or remove whole members instead.', left(path, 200));
+			END IF;
+			IF opname = 'add' THEN
+				RAISE EXCEPTION 'invalidPath: add takes the path "members", not a value filter'
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			ids := scim._group_members_matching(g.id, m[1]);
+			IF opname = 'remove' THEN
+				-- removing members that are not there is not an error: IdPs
+				-- retry, and the result is what they asked for
+				removed := removed + scim._group_remove_members(g.id, ids);
+			ELSE
+				IF cardinality(ids) = 0 THEN
+					RAISE EXCEPTION 'noTarget: no member matches "%"', left(m[1], 200)
+						USING ERRCODE = 'invalid_parameter_value';
+				END IF;
+				IF NOT has_value THEN
+					RAISE EXCEPTION 'invalidValue: replace needs a value'
+						USING ERRCODE = 'invalid_parameter_value';
+				END IF;
+				removed := removed + scim._group_remove_members(g.id, ids);
+				added := added + scim._group_add_members($1, g.id, scim._member_ids(value));
+			END IF;
+		ELSIF bare ~* '^members\s*\.' THEN
+			RAISE EXCEPTION 'invalidPath: the sub-attributes of members cannot be changed on their own'
+				USING ERRCODE = 'invalid_parameter_value',
+					  DETAIL = format('Path "%s": add, replace or remove whole members instead.', left(path, 200));
+		ELSE
+			generic := array_append(generic, op);
+		END IF;
+	END LOOP;
+
+	IF cardinality(generic) > 0 THEN
+		patched := scim.patch_apply(scim._group_json(g, false), to_jsonb(generic));
+		g.display_name := scim._group_display_name(scim._group_attr(patched, 'displayName'));
+		g.external_id := scim._group_external_id(scim._group_attr(patched, 'externalId'));
+		PERFORM scim._group_check_name($1, g.id, g.display_name);
+	END IF;
+	result := scim._group_finish(g, added + removed > 0);
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION scim._groups_route(ws text, m text, segs text[], params jsonb, hdr jsonb, p_body text,
+								   OUT status integer, OUT headers jsonb, OUT body jsonb,
+								   OUT log_id uuid, OUT log_user text, OUT log_type text,
+								   OUT log_detail text, OUT allow text)
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, scim, pg_temp
+AS $$
+DECLARE
+	nseg		integer := cardinality(segs);
+	seg2		text := segs[2];
+	gid			uuid;
+	g			scim.groups;
+	req			jsonb;
+	total		bigint;
+	res			record;
+	attrs		text := params ->> 'attributes';
+	excl		text := params ->> 'excludedAttributes';
+	err_state	text;
+	err_msg		text;
+	err_detail	text;
+BEGIN
+	headers := '{}';
+	BEGIN
+		IF nseg = 1 THEN
+			IF m = 'GET' THEN
+				SELECT l.body, l.total INTO body, total FROM scim._list_groups(ws, params) l;
+				status := 200;
+				log_detail := format('%s of %s result(s)', body -> 'itemsPerPage', total)
+					|| coalesce('; filter: ' || (params ->> 'filter'), '');
+			ELSIF m = 'POST' THEN
+				req := scim._within_operation_limit(scim._request_json(p_body));
+				IF jsonb_typeof(req) = 'object' AND jsonb_typeof(scim._group_attr(req, 'displayName')) = 'string' THEN
+					log_user := scim._group_attr(req, 'displayName') #>> '{}';
+				END IF;
+				g := scim._group_create(ws, req);
+				log_id := g.id;
+				status := 201;
+				body := scim.group_resource(g, attrs, excl);
+				headers := jsonb_build_object(
+					'Location', scim._base_url() || '/Groups/' || g.id,
+					'ETag', format('W/"%s"', g.version));
+			ELSE
+				allow := 'GET, POST';
+			END IF;
+		ELSIF nseg = 2 AND lower(seg2) = '.search' THEN
+			IF m = 'POST' THEN
+				req := scim._request_json(p_body);
+				SELECT l.body, l.total INTO body, total
+				FROM scim._list_groups(ws, scim._search_params(req) || scim._cursor_param(req)) l;
+				status := 200;
+				log_detail := format('%s of %s result(s)', body -> 'itemsPerPage', total)
+					|| coalesce('; filter: ' || (req ->> 'filter'), '');
+			ELSE
+				allow := 'POST';
+			END IF;
+		ELSIF nseg = 2 THEN
+			IF m NOT IN ('GET', 'PUT', 'PATCH', 'DELETE') THEN
+				allow := 'GET, PUT, PATCH, DELETE';
+			ELSE
+				IF seg2 ~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$' THEN
+					gid := seg2::uuid;
+					log_id := gid;
+					IF m = 'GET' THEN
+						SELECT * INTO g FROM scim.groups x WHERE x.id = gid AND x.workspace = ws;
+					ELSE
+						g := scim._group_lock(ws, gid);
+					END IF;
+				END IF;
+				log_user := g.display_name;
+				IF g.id IS NULL THEN
+					status := 404;
+					log_detail := format('no group with id "%s"', left(seg2, 100));
+				ELSIF m <> 'GET' AND hdr ? 'if-match' AND NOT scim._etag_matches(hdr ->> 'if-match', g.version) THEN
+					status := 412;
+					log_detail := format('If-Match %s does not match the current version W/"%s"',
+										 left(hdr ->> 'if-match', 100), g.version);
+				ELSIF m = 'GET' THEN
+					IF hdr ? 'if-none-match' AND scim._etag_matches(hdr ->> 'if-none-match', g.version) THEN
+						status := 304;
+					ELSE
+						status := 200;
+						body := scim.group_resource(g, attrs, excl);
+					END IF;
+				ELSIF m = 'PUT' THEN
+					SELECT * INTO res FROM scim._group_replace(ws, g, scim._within_operation_limit(scim._request_json(p_body)));
+					g := res.result;
+					log_user := g.display_name;
+					status := 200;
+					body := scim.group_resource(g, attrs, excl);
+					log_detail := format('%s member(s) added, %s removed', res.added, res.removed);
+				ELSIF m = 'PATCH' THEN
+					SELECT * INTO res FROM scim._group_patch(ws, g, scim._within_operation_limit(scim._request_json(p_body)));
+					g := res.result;
+					log_user := g.display_name;
+					log_detail := format('%s member(s) added, %s removed', res.added, res.removed);
+					-- the resource only when asked for: rendering members is O(group)
+					IF coalesce(attrs, '') <> '' OR coalesce(excl, '') <> '' THEN
+						status := 200;
+						body := scim.group_resource(g, attrs, excl);
+					ELSE
+						status := 204;
+					END IF;
+				ELSE
+					DELETE FROM scim.groups x WHERE x.id = g.id;
+					status := 204;
+					log_detail := 'group deleted';
+				END IF;
+				IF status IN (200, 204, 304) AND m <> 'DELETE' THEN
+					headers := jsonb_build_object('ETag', format('W/"%s"', g.version));
+				END IF;
+			END IF;
+		ELSE
+			status := 404;
+		END IF;
+		PERFORM set_config('scim.group_write', '', true);
+	EXCEPTION WHEN OTHERS THEN
+		GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT, err_detail = PG_EXCEPTION_DETAIL;
+		SELECT e.status, e.scim_type, e.detail INTO status, log_type, log_detail
+		FROM scim._group_error(err_state, err_msg, err_detail) e;
+		IF status = 500 THEN
+			RAISE LOG 'scim_provision: % /Groups failed: % (SQLSTATE %)', m, err_msg, err_state;
+		END IF;
+		IF m = 'POST' THEN
+			log_id := NULL;		-- the new group was rolled back
+		END IF;
+		headers := '{}';
+		body := NULL;
+	END;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION scim._bulk_route(ws text, m text, hdr jsonb, p_body text,
+								 OUT status integer, OUT headers jsonb, OUT body jsonb,
+								 OUT log_type text, OUT log_detail text, OUT allow text)
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, scim, pg_temp
+AS $$
+DECLARE
+	max_ops		integer := current_setting('scim_provision.bulk_max_operations')::integer;
+	max_bytes	integer := current_setting('scim_provision.bulk_max_payload')::integer;
+	req			jsonb;
+	ops			jsonb;
+	fail_on		jsonb;
+	fail_limit	bigint;
+	n			integer;
+	i			integer;
+	j			integer;
+	d			integer;
+	p			integer;
+	c			integer;
+	op_method	text;
+	op_path		text;
+	op_bulk		text;
+	op_data		text;
+	op_hdr		jsonb;
+	-- per operation, read once
+	is_obj		boolean[];
+	methods		text[];
+	paths		text[];
+	bulks		text[];
+	datas		text[];
+	versions	text[];
+	malformed	boolean[];
+	refs		jsonb[];			-- the bulkIds it references (a JSON array)
+	-- the dependency graph: edges d -> j (j references the POST at d)
+	defined		jsonb;				-- bulkId -> index of the POST defining it
+	e_from		integer[] := '{}';
+	e_to		integer[] := '{}';
+	e_first		integer[];
+	e_last		integer[];
+	pending		integer[];			-- references not yet resolved
+	lvl			integer[];			-- the scan it runs in
+	queued		boolean[];
+	-- the run
+	heap		bigint[] := '{}';	-- (scan * (n + 1) + index), a min-heap
+	hn			integer := 0;
+	newkeys		bigint[] := '{}';
+	hkey		bigint;
+	tmp			bigint;
+	cur_lvl		integer;
+	done		boolean[];
+	failed_op	boolean[];			-- a POST that failed
+	res_id		text[];				-- the id a POST created
+	results		jsonb[];
+	my_refs		text[];
+	bad_ref		text;
+	any_failed	boolean;
+	op_ids		jsonb;
+	dup			text;
+	errors		bigint := 0;
+	ran			integer := 0;
+	stopped		boolean := false;
+	r			record;
+	loc			text;
+	base_hdr	jsonb;
+	err_state	text;
+	err_msg		text;
+	err_detail	text;
+BEGIN
+	headers := '{}';
+	IF m <> 'POST' THEN
+		allow := 'POST';
+		RETURN;
+	END IF;
+	BEGIN
+		IF octet_length(p_body) > max_bytes THEN
+			RAISE EXCEPTION 'tooLarge: the request is % bytes; maxPayloadSize is %', octet_length(p_body), max_bytes
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		req := scim._request_json(p_body);
+		IF jsonb_typeof(req) IS DISTINCT FROM 'object' THEN
+			RAISE EXCEPTION 'invalidSyntax: a BulkRequest must be a JSON object'
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		SELECT e.value INTO ops FROM jsonb_each(req) e WHERE lower(e.key) = 'operations';
+		IF jsonb_typeof(ops) IS DISTINCT FROM 'array' THEN
+			RAISE EXCEPTION 'invalidSyntax: a BulkRequest needs an "Operations" array'
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		n := jsonb_array_length(ops);
+		IF n > max_ops THEN
+			RAISE EXCEPTION 'tooLarge: the request has % operations; maxOperations is %', n, max_ops
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		SELECT e.value INTO fail_on FROM jsonb_each(req) e WHERE lower(e.key) = 'failonerrors';
+		IF fail_on IS NOT NULL AND jsonb_typeof(fail_on) <> 'null' THEN
+			IF NOT (fail_on #>> '{}') ~ '^\s*[0-9]+\s*$' OR (fail_on #>> '{}')::numeric < 1 THEN
+				RAISE EXCEPTION 'invalidValue: failOnErrors must be a positive integer'
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			fail_limit := least((fail_on #>> '{}')::numeric, 9223372036854775807)::bigint;
+		END IF;
+
+		-- each operation's members, read once (names in any case; the first
+		-- of repeated names, as jsonb orders them)
+		SELECT array_agg(o.obj ORDER BY o.k), array_agg(f.method ORDER BY o.k), array_agg(f.path ORDER BY o.k),
+			   array_agg(f.bulk ORDER BY o.k), array_agg(f.data ORDER BY o.k), array_agg(f.version ORDER BY o.k)
+		  INTO is_obj, methods, paths, bulks, datas, versions
+		  FROM (SELECT a.k, a.op, jsonb_typeof(a.op) = 'object' AS obj
+				  FROM jsonb_array_elements(ops) WITH ORDINALITY a(op, k)) o,
+			   LATERAL (SELECT (array_agg(upper(e.value #>> '{}')) FILTER (WHERE lower(e.key) = 'method'))[1] AS method,
+							   (array_agg(e.value #>> '{}') FILTER (WHERE lower(e.key) = 'path'))[1] AS path,
+							   (array_agg(e.value #>> '{}') FILTER (WHERE lower(e.key) = 'bulkid'))[1] AS bulk,
+							   (array_agg(e.value::text) FILTER (WHERE lower(e.key) = 'data'))[1] AS data,
+							   (array_agg(e.value #>> '{}') FILTER (WHERE lower(e.key) = 'version'
+																   AND jsonb_typeof(e.value) = 'string'))[1] AS version
+						  FROM jsonb_each(CASE WHEN o.obj THEN o.op ELSE '{}'::jsonb END) e) f;
+
+		-- a bulkId defined by two POSTs refuses the request (the first
+		-- repetition in request order is named)
+		SELECT x.bulk INTO dup
+		  FROM unnest(is_obj, methods, bulks) WITH ORDINALITY x(obj, method, bulk, k)
+		 WHERE x.obj AND x.method = 'POST' AND x.bulk IS NOT NULL
+		 GROUP BY x.bulk HAVING count(*) > 1
+		 ORDER BY (array_agg(x.k ORDER BY x.k))[2] LIMIT 1;
+		IF dup IS NOT NULL THEN
+			RAISE EXCEPTION 'invalidValue: bulkId "%" is used by two operations', left(dup, 100)
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		SELECT coalesce(jsonb_object_agg(x.bulk, x.k), '{}') INTO defined
+		  FROM unnest(is_obj, methods, bulks) WITH ORDINALITY x(obj, method, bulk, k)
+		 WHERE x.obj AND x.method = 'POST' AND x.bulk IS NOT NULL;
+
+		base_hdr := hdr - 'if-match' - 'if-none-match';
+		done := array_fill(false, ARRAY[greatest(n, 1)]);
+		failed_op := array_fill(false, ARRAY[greatest(n, 1)]);
+		queued := array_fill(false, ARRAY[greatest(n, 1)]);
+		malformed := array_fill(false, ARRAY[greatest(n, 1)]);
+		pending := array_fill(0, ARRAY[greatest(n, 1)]);
+		lvl := array_fill(1, ARRAY[greatest(n, 1)]);
+		res_id := array_fill(NULL::text, ARRAY[greatest(n, 1)]);
+		refs := array_fill(NULL::jsonb, ARRAY[greatest(n, 1)]);
+		results := array_fill(NULL::jsonb, ARRAY[greatest(n, 1)]);
+
+		-- malformed operations are answered without being run, in the first
+		-- scan; the others wait for the POSTs they reference
+		FOR i IN 1 .. n LOOP
+			op_method := methods[i];
+			op_path := paths[i];
+			malformed[i] := NOT is_obj[i]
+				OR op_method IS NULL OR op_method NOT IN ('POST', 'PUT', 'PATCH', 'DELETE')
+				OR op_path IS NULL OR op_path !~* '^/(Users|Groups)(/[^/?]+)?$'
+				OR (op_method = 'POST' AND (bulks[i] IS NULL OR op_path !~* '^/(Users|Groups)$'))
+				OR (op_method <> 'POST' AND op_path !~* '^/(Users|Groups)/[^/?]+$')
+				OR (op_method IN ('POST', 'PUT', 'PATCH') AND datas[i] IS NULL);
+			IF malformed[i] THEN
+				queued[i] := true;
+				newkeys := array_append(newkeys, (n + 1)::bigint + i);
+				CONTINUE;
+			END IF;
+			my_refs := scim._bulk_refs(op_path, datas[i]);
+			refs[i] := to_jsonb(my_refs);
+			FOREACH op_bulk IN ARRAY my_refs LOOP
+				IF defined ? op_bulk THEN
+					e_from := array_append(e_from, (defined ->> op_bulk)::integer);
+					e_to := array_append(e_to, i);
+					pending[i] := pending[i] + 1;
+				ELSE
+					pending[i] := -1;	-- an undefined bulkId: 409 in the first scan
+					EXIT;
+				END IF;
+			END LOOP;
+			IF pending[i] <= 0 THEN
+				queued[i] := true;
+				newkeys := array_append(newkeys, (n + 1)::bigint + i);
+			END IF;
+		END LOOP;
+
+		-- the edges grouped by the POST they wait on
+		SELECT coalesce(array_agg(u.f ORDER BY u.f, u.t), '{}'), coalesce(array_agg(u.t ORDER BY u.f, u.t), '{}')
+		  INTO e_from, e_to FROM unnest(e_from, e_to) u(f, t);
+		e_first := array_fill(0, ARRAY[greatest(n, 1)]);
+		e_last := array_fill(-1, ARRAY[greatest(n, 1)]);
+		FOR p IN 1 .. coalesce(cardinality(e_from), 0) LOOP
+			IF e_first[e_from[p]] = 0 THEN
+				e_first[e_from[p]] := p;
+			END IF;
+			e_last[e_from[p]] := p;
+		END LOOP;
+
+		LOOP
+			-- push what became ready
+			FOREACH hkey IN ARRAY newkeys LOOP
+				hn := hn + 1;
+				heap[hn] := hkey;
+				c := hn;
+				WHILE c > 1 AND heap[c / 2] > heap[c] LOOP
+					tmp := heap[c / 2];
+					heap[c / 2] := heap[c];
+					heap[c] := tmp;
+					c := c / 2;
+				END LOOP;
+			END LOOP;
+			newkeys := '{}';
+			EXIT WHEN hn = 0 OR stopped;
+
+			-- pop the next (scan, index)
+			hkey := heap[1];
+			heap[1] := heap[hn];
+			hn := hn - 1;
+			c := 1;
+			LOOP
+				p := c;
+				IF 2 * c <= hn AND heap[2 * c] < heap[p] THEN
+					p := 2 * c;
+				END IF;
+				IF 2 * c + 1 <= hn AND heap[2 * c + 1] < heap[p] THEN
+					p := 2 * c + 1;
+				END IF;
+				EXIT WHEN p = c;
+				tmp := heap[p];
+				heap[p] := heap[c];
+				heap[c] := tmp;
+				c := p;
+			END LOOP;
+			cur_lvl := (hkey / (n + 1))::integer;
+			i := (hkey % (n + 1))::integer;
+
+			op_method := methods[i];
+			op_path := paths[i];
+			op_bulk := bulks[i];
+			op_data := datas[i];
+			op_hdr := base_hdr || CASE WHEN versions[i] IS NOT NULL THEN jsonb_build_object('if-match', versions[i]) ELSE '{}' END;
+			IF malformed[i] THEN
+				results[i] := scim._bulk_result(op_method, op_bulk, 400, '{}', scim._error(400, 'invalidSyntax',
+					CASE WHEN NOT is_obj[i] THEN format('operation %s is not a JSON object', i)
+						 WHEN op_method IS NULL OR op_method NOT IN ('POST', 'PUT', 'PATCH', 'DELETE')
+							THEN format('operation %s: method must be POST, PUT, PATCH or DELETE', i)
+						 WHEN op_method = 'POST' AND op_bulk IS NULL THEN format('operation %s: a POST needs a bulkId', i)
+						 WHEN op_method IN ('POST', 'PUT', 'PATCH') AND op_data IS NULL AND op_path IS NOT NULL
+							  AND op_path ~* '^/(Users|Groups)(/[^/?]+)?$'
+							THEN format('operation %s: %s needs data', i, op_method)
+						 ELSE format('operation %s: path "%s" is not a resource endpoint for %s', i, left(coalesce(op_path, ''), 100), op_method) END),
+					NULL);
+				IF op_method = 'POST' AND op_bulk IS NOT NULL THEN
+					failed_op[i] := true;
+				END IF;
+			ELSE
+				-- the references not resolved yet that never will be
+				SELECT x, EXISTS (SELECT FROM jsonb_array_elements_text(refs[i]) y
+								  WHERE defined ? y AND failed_op[(defined ->> y)::integer])
+				  INTO bad_ref, any_failed
+				  FROM jsonb_array_elements_text(refs[i]) WITH ORDINALITY z(x, o)
+				 WHERE NOT defined ? x OR failed_op[(defined ->> x)::integer]
+				 ORDER BY o LIMIT 1;
+				IF bad_ref IS NOT NULL THEN
+					results[i] := scim._bulk_result(op_method, op_bulk, 409, '{}', scim._error(409, 'invalidValue',
+						format('operation %s references bulkId "%s", which %s', i, bad_ref,
+							   CASE WHEN any_failed THEN 'failed' ELSE 'no POST of this request defines' END)),
+						NULL);
+					IF op_method = 'POST' THEN
+						failed_op[i] := true;
+					END IF;
+				ELSE
+					my_refs := ARRAY(SELECT jsonb_array_elements_text(refs[i]));
+					SELECT coalesce(jsonb_object_agg(x, res_id[(defined ->> x)::integer]), '{}') INTO op_ids
+					  FROM unnest(my_refs) x;
+					op_path := scim._bulk_substitute(op_path, op_ids, my_refs, true);
+					op_data := scim._bulk_substitute(op_data, op_ids, my_refs, false);
+					SELECT * INTO r FROM scim._handle(op_method, op_path, NULL, op_hdr, op_data);
+					ran := ran + 1;
+					loc := CASE WHEN op_method <> 'POST' AND r.status < 400 THEN scim._base_url() || op_path END;
+					results[i] := scim._bulk_result(op_method, op_bulk, r.status, r.headers, r.body, loc);
+					IF op_method = 'POST' THEN
+						IF r.status < 400 AND r.body ->> 'id' IS NOT NULL THEN
+							res_id[i] := r.body ->> 'id';
+						ELSE
+							failed_op[i] := true;
+						END IF;
+					END IF;
+				END IF;
+			END IF;
+			done[i] := true;
+
+			-- the operations waiting on this POST: in this scan when they
+			-- come after it, else in the next; one that waits on a failed
+			-- POST is answered (409) at the first scan that sees the failure
+			IF op_method = 'POST' AND op_bulk IS NOT NULL AND i <= cardinality(e_first) AND e_first[i] > 0 THEN
+				FOR p IN e_first[i] .. e_last[i] LOOP
+					j := e_to[p];
+					CONTINUE WHEN queued[j];
+					d := cur_lvl + CASE WHEN i > j THEN 1 ELSE 0 END;
+					IF failed_op[i] THEN
+						queued[j] := true;
+						newkeys := array_append(newkeys, d::bigint * (n + 1) + j);
+					ELSE
+						lvl[j] := greatest(lvl[j], d);
+						pending[j] := pending[j] - 1;
+						IF pending[j] = 0 THEN
+							queued[j] := true;
+							newkeys := array_append(newkeys, lvl[j]::bigint * (n + 1) + j);
+						END IF;
+					END IF;
+				END LOOP;
+			END IF;
+
+			IF (results[i] ->> 'status')::integer >= 400 THEN
+				errors := errors + 1;
+				IF errors >= fail_limit THEN
+					stopped := true;
+				END IF;
+			END IF;
+		END LOOP;
+
+		-- what is left waits on itself: a cycle of bulkIds
+		IF NOT stopped THEN
+			FOR i IN 1 .. n LOOP
+				CONTINUE WHEN done[i];
+				results[i] := scim._bulk_result(methods[i], bulks[i], 409, '{}', scim._error(409, 'invalidValue',
+					format('operation %s is part of a cycle of bulkId references that cannot be resolved', i)), NULL);
+				errors := errors + 1;
+			END LOOP;
+		END IF;
+
+		status := 200;
+		body := jsonb_build_object(
+			'schemas', jsonb_build_array('urn:ietf:params:scim:api:messages:2.0:BulkResponse'),
+			'Operations', coalesce((SELECT jsonb_agg(x ORDER BY k) FROM unnest(results) WITH ORDINALITY u(x, k)
+									WHERE x IS NOT NULL), '[]'::jsonb));
+		log_detail := format('%s operation(s): %s succeeded, %s failed', n,
+							 jsonb_array_length(body -> 'Operations') - errors, errors)
+			|| CASE WHEN stopped AND jsonb_array_length(body -> 'Operations') < n
+					THEN format('; stopped by failOnErrors=%s', fail_limit) ELSE '' END;
+	EXCEPTION WHEN OTHERS THEN
+		GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT, err_detail = PG_EXCEPTION_DETAIL;
+		SELECT e.status, e.scim_type, e.detail INTO status, log_type, log_detail
+		FROM scim._group_error(err_state, err_msg, err_detail) e;
+		IF status = 500 THEN
+			RAISE LOG 'scim_provision: POST /Bulk failed: % (SQLSTATE %)', err_msg, err_state;
+		END IF;
+		body := NULL;
+	END;
+END;
+$$;
 
 -- (end of hardening: input)
 

@@ -239,12 +239,20 @@ SELECT is(pg_temp.p(pg_temp.grp(), '[{"op":"replace","path":"members[value eq \"
 SELECT is(pg_temp.perr(pg_temp.usr(), '[{"op":"remove"}]'),
 		  '22023 noTarget: a "remove" operation needs a path | Operation 1 ("remove" without a path) failed; no operation was applied.',
 		  'remove without path is noTarget');
-SELECT is(pg_temp.perr(pg_temp.usr(), '[{"op":"replace","path":"emails[type eq \"other\"].value","value":"x@example.org"}]'),
-		  '22023 noTarget: the value filter of attribute "emails" matches no value to replace | Operation 1 ("replace" with path "emails[type eq "other"].value") failed; no operation was applied.',
-		  'replace through a filter that matches nothing is noTarget');
-SELECT is(pg_temp.perr(pg_temp.usr(), '[{"op":"replace","path":"addresses[type eq \"home\"]","value":{"locality":"X"}}]'),
-		  '22023 noTarget: the value filter of attribute "addresses" matches no value to replace | Operation 1 ("replace" with path "addresses[type eq "home"]") failed; no operation was applied.',
-		  'replace of filtered elements that do not exist is noTarget');
+-- a replace whose eq filter matches nothing builds the element, as add does
+-- (Entra ID; issue #15 point 14); other no-match replaces stay noTarget
+SELECT is(pg_temp.p(pg_temp.usr(), '[{"op":"Replace","path":"emails[type eq \"other\"].value","value":"x@example.org"}]') -> 'emails' -> -1,
+		  '{"type":"other","value":"x@example.org"}', 'replace through an eq filter that matches nothing builds the element');
+SELECT is(pg_temp.p(pg_temp.usr(), '[{"op":"replace","path":"addresses[type eq \"home\"]","value":{"locality":"X"}}]') -> 'addresses',
+		  '[{"type": "work", "locality": "Hollywood", "streetAddress": "100 Universal City Plaza"}, {"type": "home", "locality": "X"}]', 'replace of a whole element through an eq filter that matches nothing builds it');
+SELECT is(pg_temp.perr(pg_temp.usr(), '[{"op":"replace","path":"emails[type ne \"work\" and type ne \"home\"].value","value":"x@example.org"}]'),
+		  '22023 noTarget: the value filter of attribute "emails" matches no value to replace, and a new value can only be made from a filter of "eq" comparisons joined by "and" | Operation 1 ("replace" with path "emails[type ne "work" and type ne "home"].value") failed; no operation was applied.',
+		  'replace through a non-eq filter that matches nothing is noTarget');
+SELECT is(pg_temp.perr(pg_temp.usr(), '[{"op":"replace","path":"emails[type eq \"other\" or type eq \"fax\"].value","value":"x@example.org"}]'),
+		  '22023 noTarget: the value filter of attribute "emails" matches no value to replace, and a new value can only be made from a filter of "eq" comparisons joined by "and" | Operation 1 ("replace" with path "emails[type eq "other" or type eq "fax"].value") failed; no operation was applied.',
+		  'replace through an "or" filter that matches nothing is noTarget');
+SELECT is(pg_temp.perr(pg_temp.usr(), '[{"op":"replace","path":"name[givenName eq \"X\"]","value":"x"}]') IS NOT NULL, true,
+		  'a value filter on a single-valued attribute is still refused');
 SELECT is(pg_temp.perr(pg_temp.usr(), '[{"op":"add","path":"emails[type ne \"work\" and type ne \"home\"].value","value":"x@example.org"}]'),
 		  '22023 noTarget: the value filter of attribute "emails" matches no value, and a new value can only be made from a filter of "eq" comparisons joined by "and" | Operation 1 ("add" with path "emails[type ne "work" and type ne "home"].value") failed; no operation was applied.',
 		  'add through a non-eq filter that matches nothing is noTarget');
@@ -331,8 +339,8 @@ SELECT throws_ok($$UPDATE patched SET doc = scim.patch_apply(doc, '[{"op":"repla
 				 '22023', 'mutability: attribute "id" is readOnly',
 				 'a request whose second operation fails raises an error');
 SELECT is((SELECT doc FROM patched WHERE id = 1), pg_temp.usr(), 'after the failed request the stored resource is unchanged');
-SELECT is(pg_temp.perr(pg_temp.usr(), '[{"op":"replace","path":"displayName","value":"Changed"},{"op":"replace","path":"emails[type eq \"fax\"].value","value":"x"}]'),
-		  '22023 noTarget: the value filter of attribute "emails" matches no value to replace | Operation 2 ("replace" with path "emails[type eq "fax"].value") failed; no operation was applied.',
+SELECT is(pg_temp.perr(pg_temp.usr(), '[{"op":"replace","path":"displayName","value":"Changed"},{"op":"replace","path":"emails[type sw \"fax\"].value","value":"x"}]'),
+		  '22023 noTarget: the value filter of attribute "emails" matches no value to replace, and a new value can only be made from a filter of "eq" comparisons joined by "and" | Operation 2 ("replace" with path "emails[type sw "fax"].value") failed; no operation was applied.',
 		  'the error names the failing operation by its 1-based index');
 SELECT lives_ok($$UPDATE patched SET doc = scim.patch_apply(doc, '[{"op":"replace","path":"displayName","value":"Changed"},{"op":"replace","path":"active","value":false}]')$$,
 				'a request whose operations all succeed applies');

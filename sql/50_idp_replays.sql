@@ -228,6 +228,22 @@ SELECT ok(pg_temp.b() ->> 'userType' = 'Collaborator' AND (SELECT user_type FROM
 SELECT is(pg_temp.call('entra', 'PATCH', '/Users/' || :'entra_user', body => '{"Operations":[{"op":"Replace","path":"userType","value":"Contractor"}]}'), 400,
 		  'Entra: a user type we do not have: 400');
 SELECT is(pg_temp.b() ->> 'scimType', 'invalidValue', 'Entra: invalidValue');
+-- Replace of the work email of a user who has none yet: built as add does
+-- (issue #15 point 14; Microsoft's reference implementation does the same)
+SELECT is(pg_temp.call('entra', 'POST', '/Users', body => '{"userName":"NoWork@contoso.com","externalId":"nowork","active":true}'), 201,
+		  'Entra: a user without emails');
+SELECT (pg_temp.b() ->> 'id') AS nowork \gset
+SELECT is(pg_temp.call('entra', 'PATCH', '/Users/' || :'nowork', body => $$
+	{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
+	 {"op":"Replace","path":"emails[type eq \"work\"].value","value":"nowork.mail@contoso.com"}]}
+$$), 200, 'Entra: Replace emails[type eq "work"].value with no work email: 200, not noTarget');
+SELECT is(pg_temp.b() -> 'emails', '[{"type":"work","value":"nowork.mail@contoso.com"}]'::jsonb, 'Entra: the work email was built');
+SELECT is((SELECT email FROM scim.users WHERE id = :'nowork'), 'nowork.mail@contoso.com', 'Entra: and stored');
+SELECT is(pg_temp.call('entra', 'PATCH', '/Users/' || :'nowork', body => $$
+	{"Operations":[{"op":"Replace","path":"phoneNumbers[type ne \"work\"].value","value":"1"}]}
+$$), 400, 'Entra: a no-match replace through a non-eq filter is still 400');
+SELECT is(pg_temp.b() ->> 'scimType', 'noTarget', 'Entra: noTarget');
+SELECT is(pg_temp.call('entra', 'DELETE', '/Users/' || :'nowork'), 204, 'Entra: cleaned up');
 SELECT is(pg_temp.call('entra', 'DELETE', '/Users/' || :'entra_user'), 204, 'Entra: hard delete (delete policy)');
 SELECT is(pg_temp.call('entra', 'GET', '/Users/' || :'entra_user'), 404, 'Entra: gone');
 SELECT is((SELECT count(*) FROM scim.users WHERE workspace = 'r_entra'), 0::bigint, 'Entra: the row is removed');

@@ -10,7 +10,7 @@
 \set ON_ERROR_ROLLBACK 1
 \set ON_ERROR_STOP true
 BEGIN;
-SELECT plan(52);
+SELECT plan(62);
 
 DO $$
 BEGIN
@@ -155,6 +155,53 @@ SELECT is(pg_temp.b() ->> 'scimType', 'tooLarge', 'tooLarge');
 RESET scim_provision.bulk_max_payload;
 SELECT is(pg_temp.call('GET', '/ServiceProviderConfig'), 200, 'the limits are back');
 SELECT is(pg_temp.log_count(), :n2 + 7::bigint, 'every refused request has its one log row');
+
+-- ---- dependency order (issue #15 point 13) ------------------------------------------
+-- the order of 0.2.0's repeated scans: an operation runs at the first scan
+-- that finds its references resolved; here 2 and 3 in the first, then 1
+SELECT pg_temp.log_count() AS n3 \gset
+SELECT is(pg_temp.call('POST', '/Bulk', $$
+{"Operations":[
+ {"method":"POST","path":"/Users","bulkId":"a","data":{"userName":"ord-a@example.com","title":"bulkId:c"}},
+ {"method":"POST","path":"/Users","bulkId":"b","data":{"userName":"ord-b@example.com"}},
+ {"method":"POST","path":"/Users","bulkId":"c","data":{"userName":"ord-c@example.com","title":"bulkId:b"}},
+ {"method":"PATCH","path":"/Users/bulkId:a","data":{"Operations":[{"op":"replace","path":"nickName","value":"bulkId:b"}]}}
+]}$$), 200, 'references forward and backward');
+SELECT is((SELECT array_agg(user_name ORDER BY id) FROM (SELECT id, user_name FROM scim.provisioning_log
+			WHERE workspace = 'bulk_main' AND method IN ('POST', 'PATCH') AND path <> '/Bulk' ORDER BY id DESC LIMIT 4) l),
+		  ARRAY['ord-b@example.com', 'ord-c@example.com', 'ord-a@example.com', 'ord-a@example.com'],
+		  'run in scan order: b, then c (after b in the same scan), then a and its PATCH in the next');
+SELECT results_eq($$SELECT a.title = c.id::text, c.title = b.id::text, a.attributes ->> 'nickName' = b.id::text
+					FROM scim.users a, scim.users b, scim.users c
+					WHERE a.user_name = 'ord-a@example.com' AND b.user_name = 'ord-b@example.com' AND c.user_name = 'ord-c@example.com'$$,
+				  $$VALUES (true, true, true)$$, 'every reference resolved to its id');
+-- a chain of 300 forward references resolves in one request, every link
+SELECT is(pg_temp.call('POST', '/Bulk', (SELECT jsonb_build_object('Operations', jsonb_agg(jsonb_build_object(
+			'method', 'POST', 'path', '/Users', 'bulkId', 'c' || i,
+			'data', jsonb_build_object('userName', format('chain%s@example.com', i),
+									   'title', CASE WHEN i < 300 THEN 'bulkId:c' || (i + 1) ELSE 'end' END)) ORDER BY i))::text
+		   FROM generate_series(1, 300) i)), 200, 'a chain of 300 forward references');
+SELECT is((SELECT count(*) FROM jsonb_array_elements(pg_temp.b() -> 'Operations') o WHERE o ->> 'status' = '201'), 300::bigint,
+		  'every operation created its user');
+SELECT is((SELECT count(*) FROM scim.users a JOIN scim.users b ON a.title = b.id::text
+		   WHERE a.user_name LIKE 'chain%@example.com' AND b.user_name = format('chain%s@example.com', substring(a.user_name FROM '[0-9]+')::int + 1)),
+		  299::bigint, 'each refers to the next one''s id');
+SELECT is((SELECT array_agg(user_name ORDER BY id) FROM (SELECT id, user_name FROM scim.provisioning_log
+			WHERE workspace = 'bulk_main' AND user_name LIKE 'chain%' ORDER BY id DESC LIMIT 3) l),
+		  ARRAY['chain3@example.com', 'chain2@example.com', 'chain1@example.com'], 'the last link runs first, the first last');
+-- a cycle behind a failed POST: the failure is seen first, the cycle after
+SELECT is(pg_temp.call('POST', '/Bulk', $$
+{"failOnErrors":2,"Operations":[
+ {"method":"POST","path":"/Users","bulkId":"x","data":{"userName":"bulkId:y"}},
+ {"method":"POST","path":"/Users","bulkId":"y","data":{"userName":"bulkId:x"}},
+ {"method":"POST","path":"/Users","bulkId":"bad","data":{"userName":"bad@evil.com"}},
+ {"method":"PUT","path":"/Users/bulkId:bad","data":{"userName":"bad@evil.com"}},
+ {"method":"POST","path":"/Users","bulkId":"ok","data":{"userName":"ord-ok@example.com"}}
+]}$$), 200, 'failOnErrors 2 with a cycle and a failed POST');
+SELECT results_eq('SELECT * FROM pg_temp.results()',
+	$$VALUES (1::bigint, 'POST', 'bad', '400'), (2, 'PUT', NULL, '409')$$,
+	'the failed POST and the operation referencing it count; the run stops before the rest');
+SELECT is(pg_temp.log_count(), :n3 + 4 + 1 + 300 + 1 + 1 + 1::bigint, 'one log row per operation run and one per request');
 
 SELECT * FROM finish();
 ROLLBACK;

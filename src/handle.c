@@ -615,6 +615,15 @@ answer(FastLookup *f, ScimRenderCache **render_cache, MemoryContext result_cxt, 
 }
 
 /*
+ * A request-derived System Log field bounded as scim._log_bounded bounds it
+ * (12_domain_token.sql), inline: the library may run before ALTER EXTENSION
+ * UPDATE has created that function.
+ */
+#define LOG_BOUNDED(param, max) \
+	"CASE WHEN pg_catalog.length(" param ") OPERATOR(pg_catalog.<=) " max " THEN " param \
+	" ELSE pg_catalog.\"left\"(" param ", " max " - 14) OPERATOR(pg_catalog.||) '...[truncated]' END"
+
+/*
  * The System Log row of an answered request, as scim.log_attempt writes it:
  * a list's with its count and filter, a user's with its id and userName.
  */
@@ -634,7 +643,8 @@ log_lookup(FastLookup *f, text *path, int page, int64 total)
 
 		plan = keep_plan("INSERT INTO scim.provisioning_log"
 						 " (workspace, source, method, path, resource_id, user_name, status, scim_type, detail)"
-						 " VALUES ($1, 'scim', 'GET', $2, $3, $4, 200, NULL, pg_catalog.\"left\"($5, 2000))",
+						 " VALUES ($1, 'scim', 'GET', " LOG_BOUNDED("$2", "1000") ", $3, "
+						 LOG_BOUNDED("$4", "256") ", 200, NULL, " LOG_BOUNDED("$5", "2000") ")",
 						 5, types);
 	}
 	values[0] = PointerGetDatum(f->workspace);

@@ -3,8 +3,10 @@
  * json.c
  *		Strict RFC 8259 parser, serializer and DOM helpers (see json.h).
  *
- * The parser is a recursive descent bounded by SJ_MAX_DEPTH, so hostile
- * input can never exhaust the stack.  It validates everything RFC 8259
+ * The parser is a recursive descent bounded by the caller's nesting limit
+ * (sj_parse_depth; at most SJ_MAX_DEPTH), so hostile input can never
+ * exhaust the stack: a text nested deeper fails at the first bracket past
+ * the limit, before any deeper recursion.  It validates everything RFC 8259
  * requires (number grammar, escapes, UTF-8, no raw control characters in
  * strings, nothing after the value) and reports the byte offset of the first
  * problem.  Arrays and objects grow geometrically, and objects with many
@@ -39,6 +41,7 @@ typedef struct SjParser
 	size_t		pos;
 	SjError    *err;
 	bool		failed;
+	int			max_depth;		/* 1 .. SJ_MAX_DEPTH */
 } SjParser;
 
 static SjValue *parse_value(SjParser *p, int depth);
@@ -332,7 +335,7 @@ parse_array(SjParser *p, int depth)
 {
 	SjValue    *arr;
 
-	if (depth > SJ_MAX_DEPTH)
+	if (depth > p->max_depth)
 	{
 		parse_fail(p, p->pos, "nesting too deep");
 		return NULL;
@@ -452,7 +455,7 @@ parse_object(SjParser *p, int depth)
 	SjValue    *obj;
 	KeyIndex	ix = {NULL, 0};
 
-	if (depth > SJ_MAX_DEPTH)
+	if (depth > p->max_depth)
 	{
 		parse_fail(p, p->pos, "nesting too deep");
 		return NULL;
@@ -660,9 +663,16 @@ parse_value(SjParser *p, int depth)
 SjValue *
 sj_parse(ScimArena *arena, const char *text, size_t len, SjError *err)
 {
+	return sj_parse_depth(arena, text, len, SJ_MAX_DEPTH, err);
+}
+
+SjValue *
+sj_parse_depth(ScimArena *arena, const char *text, size_t len, int max_depth, SjError *err)
+{
 	SjParser	p;
 	SjValue    *v;
 
+	p.max_depth = max_depth < 1 ? 1 : max_depth > SJ_MAX_DEPTH ? SJ_MAX_DEPTH : max_depth;
 	p.arena = arena;
 	p.text = (const unsigned char *) text;
 	p.len = len;

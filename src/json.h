@@ -87,6 +87,12 @@ typedef struct SjError
 
 /* Parse exactly one JSON text (surrounding white space allowed).  NULL on error. */
 extern SjValue *sj_parse(ScimArena *arena, const char *text, size_t len, SjError *err);
+/* The same with the caller's nesting limit (clamped to 1 .. SJ_MAX_DEPTH;
+ * request bodies are held to 64, scim_provision.max_json_depth, see
+ * doc/LIMITS.md): arrays and objects
+ * nested deeper fail with "nesting too deep" at the first bracket past it. */
+extern SjValue *sj_parse_depth(ScimArena *arena, const char *text, size_t len, int max_depth,
+							   SjError *err);
 
 /* Output buffer used by the serializer (grows through the arena). */
 typedef struct SjBuf

@@ -5,7 +5,8 @@
  *
  * sj_from_jsonb walks the jsonb with a JsonbIterator, never through text,
  * keeping an explicit stack of open containers so that nesting depth costs
- * no C stack.  Numerics become their numeric_out text.  sj_to_jsonb builds
+ * no C stack, and refusing documents nested deeper than
+ * scim_provision.max_json_depth (request_limits.c).  Numerics become their numeric_out text.  sj_to_jsonb builds
  * the jsonb with pushJsonbValue; numbers go through numeric_in, after a
  * check that their text is a JSON number (numeric_in alone would also take
  * "NaN" or " 1 ").  Strings cross the boundary as UTF-8 on the DOM side and
@@ -192,7 +193,16 @@ sj_from_jsonb(ScimArena *arena, Jsonb *jb)
 				continue;
 		}
 
-		/* a container begins: attach it to its parent, then open it */
+		/*
+		 * a container begins: refuse a document nested deeper than
+		 * scim_provision.max_json_depth, so that the DOM's recursive walks
+		 * (serializer, comparisons, PATCH, matcher) stay shallow
+		 */
+		if (depth >= scim_max_json_depth)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalidSyntax: the JSON document nests arrays and objects deeper than %d levels",
+							scim_max_json_depth)));
 		if (depth > 0)
 			attach(arena, stack[depth - 1], key, keylen, value);
 		if (depth == stack_size)

@@ -28,7 +28,10 @@
  *		  unnamed sub-attributes are left alone, RFC 7644 section 3.5.2.3).
  *		  Multi-valued without a filter: the attribute gets exactly the given
  *		  values.  With a filter: the matching elements are merged with the
- *		  value (or get the sub-attribute); no match is noTarget.
+ *		  value (or get the sub-attribute); when nothing matches, a filter of
+ *		  "eq" comparisons joined by "and" builds the element exactly as add
+ *		  does (Entra ID's replace emails[type eq "work"].value for a user
+ *		  without one); any other filter that matches nothing is noTarget.
  * remove - a path is required (noTarget without one).  Removes the
  *		  attribute, sub-attribute, or the elements a filter matches; a filter
  *		  that matches nothing changes nothing (the resource is already in the
@@ -1642,12 +1645,17 @@ pa_multi_filtered(PaCtx *c, PaOp op, const PaTarget *t, SjValue *cont, SjValue *
 		SjValue    *elem;
 		bool		ok = true;
 
-		if (t->filter != NULL && op == PA_OP_REPLACE)
-			return pa_fail(c, SCIM_PATCH_NO_TARGET,
-						   "the value filter of attribute \"%s\" matches no value to replace",
-						   a->name);
+		/*
+		 * A replace whose filter matches nothing builds the element like an
+		 * add when the filter is a conjunction of "eq" comparisons: Entra ID
+		 * sends replace emails[type eq "work"].value for a user without a
+		 * work e-mail, and Microsoft's reference implementation and the SCIM
+		 * SDKs create it.  Any other no-match replace is noTarget.
+		 */
 		if (a->type != PA_COMPLEX)
 			return pa_fail(c, SCIM_PATCH_NO_TARGET,
+						   t->filter != NULL && op == PA_OP_REPLACE ?
+						   "the value filter of attribute \"%s\" matches no value to replace" :
 						   "the value filter of attribute \"%s\" matches no value", a->name);
 		elem = sj_new_object(c->arena);
 		if (elem == NULL)
@@ -1655,6 +1663,10 @@ pa_multi_filtered(PaCtx *c, PaOp op, const PaTarget *t, SjValue *cont, SjValue *
 		if (t->filter != NULL &&
 			!pa_template(c, a, t->filter, elem, 0, &ok))
 			return false;
+		if (!ok && op == PA_OP_REPLACE)
+			return pa_fail(c, SCIM_PATCH_NO_TARGET,
+						   "the value filter of attribute \"%s\" matches no value to replace, and a new value can only be made from a filter of \"eq\" comparisons joined by \"and\"",
+						   a->name);
 		if (!ok)
 			return pa_fail(c, SCIM_PATCH_NO_TARGET,
 						   "the value filter of attribute \"%s\" matches no value, and a new value can only be made from a filter of \"eq\" comparisons joined by \"and\"",

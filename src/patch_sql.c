@@ -80,6 +80,7 @@ scim_patch_apply_sql(PG_FUNCTION_ARGS)
 	MemoryContext old;
 	ScimArena	arena;
 	ScimPatchError err;
+	ScimPatchLimits limits;
 	SjValue    *res;
 	SjValue    *ops;
 	SjValue    *out;
@@ -92,7 +93,9 @@ scim_patch_apply_sql(PG_FUNCTION_ARGS)
 	scim_backend_arena_init(&arena);
 	res = sj_from_jsonb(&arena, resource);
 	ops = sj_from_jsonb(&arena, operations);
-	out = scim_patch_apply(&arena, res, ops, NULL, &scim_patch_default_limits, &err);
+	limits = scim_patch_default_limits;
+	limits.max_operations = scim_max_operations;	/* request_limits.c */
+	out = scim_patch_apply(&arena, res, ops, NULL, &limits, &err);
 	if (out == NULL)
 	{
 		ScimPatchError copy = err;

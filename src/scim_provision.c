@@ -43,6 +43,7 @@ _PG_init(void)
 	scim_api_init_gucs();
 	scim_filter_init_gucs();
 	scim_groups_init_gucs();
+	scim_request_limits_init_gucs();
 	scim_worker_init();
 	MarkGUCPrefixReserved("scim_provision");
 }

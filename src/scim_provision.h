@@ -22,6 +22,14 @@ extern void scim_filter_init_gucs(void);	/* filter_sql.c */
 extern void scim_api_init_gucs(void);	/* users.c */
 extern void scim_groups_init_gucs(void);	/* groups.c: bulk and cursor limits */
 extern void scim_worker_init(void); /* worker.c: GUCs and, when preloaded, registration */
+extern void scim_request_limits_init_gucs(void);	/* request_limits.c */
+
+/* Request limits checked before a body costs anything (request_limits.c). */
+extern int	scim_max_body_size;		/* scim_provision.max_body_size */
+extern int	scim_max_json_depth;	/* scim_provision.max_json_depth */
+extern int	scim_max_operations;	/* scim_provision.max_operations */
+extern int	scim_json_text_depth(const char *s, size_t len, int limit);
+extern void scim_check_request_body(const char *s, size_t len);
 
 /* GUCs of the SCIM endpoint (users.c). */
 extern int	scim_max_results;		/* scim_provision.max_results */

@@ -264,6 +264,9 @@ scim_request_json(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalidSyntax: the request has no body")));
 
+	/* size and nesting first: nothing below is spent on a refused body */
+	scim_check_request_body(s, len);
+
 	lex = makeJsonLexContextCstringLen(s, len, GetDatabaseEncoding(), true);
 	rc = pg_parse_json(lex, &nullSemAction);
 	if (rc != JSON_SUCCESS)

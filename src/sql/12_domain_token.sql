@@ -52,6 +52,26 @@ COMMENT ON FUNCTION scim.authenticate(text) IS
 
 REVOKE ALL ON FUNCTION scim._generate_token(), scim._generate_token(text), scim._token_hash(text), scim.authenticate(text) FROM PUBLIC;
 
+-- A request-derived System Log field bounded to max_chars characters: a
+-- longer value keeps its first max_chars - 14 characters and the ASCII
+-- marker "...[truncated]" (cut by characters, never inside one, so the
+-- result is valid text in the database encoding).  src/handle.c's fast
+-- path writes the same expression inline (it may run on an older catalog).  The bounds per field are in scim.log_attempt and doc/LIMITS.md.
+-- No SET search_path, so that the planner inlines it into the INSERT of
+-- scim.log_attempt (a function with a SET clause is called, with a GUC
+-- save and restore, five times per request); every name in it is
+-- schema-qualified instead, so it does not depend on the caller's path.
+CREATE FUNCTION scim._log_bounded(value text, max_chars integer) RETURNS text
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+	SELECT CASE WHEN pg_catalog.length(value) OPERATOR(pg_catalog.<=) max_chars THEN value
+				ELSE pg_catalog."left"(value, max_chars OPERATOR(pg_catalog.-) 14)
+					 OPERATOR(pg_catalog.||) '...[truncated]' END;
+$$;
+COMMENT ON FUNCTION scim._log_bounded(text, integer) IS
+	'Internal: a System Log field bounded to max_chars characters, marked "...[truncated]" when cut';
+REVOKE ALL ON FUNCTION scim._log_bounded(text, integer) FROM PUBLIC;
+
 -- The System Log writer.  Callers run the attempt in a subtransaction, roll
 -- it back when refused, and log in the outer transaction: the row survives
 -- the rollback of the attempt.  PL/pgSQL rather than SQL: a SECURITY
@@ -69,7 +89,10 @@ DECLARE
 BEGIN
 	INSERT INTO scim.provisioning_log AS l (workspace, source, method, path, resource_id, user_name, status,
 											scim_type, detail)
-	VALUES ($9, $1, $2, $3, $4, $5, $6, $7, left($8, 2000))
+	-- request-derived fields bounded (doc/LIMITS.md): method 16, path 1000,
+	-- user_name 256, scim_type 64, detail 2000 characters
+	VALUES ($9, $1, scim._log_bounded($2, 16), scim._log_bounded($3, 1000), $4, scim._log_bounded($5, 256), $6,
+			scim._log_bounded($7, 64), scim._log_bounded($8, 2000))
 	RETURNING l.id INTO log_id;
 	RETURN log_id;
 END;

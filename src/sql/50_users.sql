@@ -33,22 +33,36 @@ CREATE FUNCTION scim._query_params(query text)
 COMMENT ON FUNCTION scim._query_params(text) IS
 	'Internal: percent-decoded query parameters (+ is a space; SCIM parameter names in canonical case)';
 
--- A request body as jsonb; missing or malformed -> 22023 "invalidSyntax: ...".
+-- A request body as jsonb; missing or malformed -> 22023 "invalidSyntax: ...";
+-- over scim_provision.max_body_size -> "tooLarge: ..." (413), nested deeper
+-- than scim_provision.max_json_depth -> "invalidSyntax: ...", both before
+-- parsing (src/request_limits.c).  STABLE: the limits are settings.
 CREATE FUNCTION scim._request_json(body text)
 	RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'scim_request_json'
-	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+	LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION scim._request_json(text) IS
 	'Internal: a request body parsed as jsonb; a missing or malformed body is SCIM 400 invalidSyntax';
 
+-- The request itself, or "tooLarge: ..." (413) when its PATCH operations and
+-- member values outnumber scim_provision.max_operations; O(operations),
+-- before any of it is applied (src/request_limits.c).
+CREATE FUNCTION scim._within_operation_limit(request jsonb)
+	RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'scim_within_operation_limit'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION scim._within_operation_limit(jsonb) IS
+	'Internal: the request, or SCIM 413 tooLarge when it holds more than scim_provision.max_operations operations and member values';
+
 REVOKE ALL ON FUNCTION scim._user_from_resource(jsonb, text, text, scim.users),
-	scim._query_params(text), scim._request_json(text) FROM PUBLIC;
+	scim._query_params(text), scim._request_json(text), scim._within_operation_limit(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION scim.user_resource(scim.users, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION scim.user_resource(scim.users, text, text) TO scim_reader, scim_admin;
 
 -- SQLSTATE -> SCIM status, scimType and detail (doc/CONTRACTS.md).
 --   23505 -> 409 uniqueness; 23514, 23502 -> 400 invalidValue;
---   class 22 -> 400 with the message's "scimType: " prefix, else invalidValue;
+--   class 22 -> 400 with the message's "scimType: " prefix, else invalidValue
+--   (prefix tooLarge: 413, a limit of doc/LIMITS.md);
 --   42501 -> 403; 40001, 40P01, 55P03 -> 503 (retryable: a concurrent
 --   transaction won; scim.handle adds Retry-After); anything else -> 500
 --   with a generic detail (the server log has the rest).
@@ -74,7 +88,10 @@ BEGIN
 		status := 400;
 		prefix := substring(message FROM '^([A-Za-z]+): ');
 		IF prefix IN ('invalidFilter', 'invalidPath', 'noTarget', 'invalidValue', 'mutability',
-					  'invalidSyntax', 'tooMany', 'uniqueness', 'invalidVers', 'sensitive') THEN
+					  'invalidSyntax', 'tooMany', 'uniqueness', 'invalidVers', 'sensitive', 'tooLarge') THEN
+			-- tooLarge: a body or request over a limit of doc/LIMITS.md (413,
+			-- as RFC 7644 section 3.7.4 answers a Bulk over its limits)
+			status := CASE WHEN prefix = 'tooLarge' THEN 413 ELSE 400 END;
 			scim_type := prefix;
 			detail := substr(message, length(prefix) + 3);
 		ELSE

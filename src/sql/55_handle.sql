@@ -396,7 +396,7 @@ BEGIN
 						status := 200;
 						body := scim.user_resource(cur, params ->> 'attributes', params ->> 'excludedAttributes');
 					ELSIF m = 'PATCH' THEN
-						req := scim._request_json(p_body);
+						req := scim._within_operation_limit(scim._request_json(p_body));
 						IF jsonb_typeof(req) IS DISTINCT FROM 'object' THEN
 							RAISE EXCEPTION 'invalidSyntax: a PATCH body must be a PatchOp object'
 								USING ERRCODE = 'invalid_parameter_value';

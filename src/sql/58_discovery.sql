@@ -18,7 +18,9 @@ AS $$
 		'patch', pg_catalog.jsonb_build_object('supported', true),
 		'bulk', pg_catalog.jsonb_build_object('supported', true,	-- 67_bulk.sql; limits: GUCs of src/groups.c
 			'maxOperations', pg_catalog.current_setting('scim_provision.bulk_max_operations')::integer,
-			'maxPayloadSize', pg_catalog.current_setting('scim_provision.bulk_max_payload')::integer),
+			-- a /Bulk body is also a request body (scim_provision.max_body_size)
+			'maxPayloadSize', LEAST(pg_catalog.current_setting('scim_provision.bulk_max_payload')::integer,
+								  pg_catalog.current_setting('scim_provision.max_body_size')::integer)),
 		'filter', pg_catalog.jsonb_build_object('supported', true,
 			'maxResults', pg_catalog.current_setting('scim_provision.max_results')::integer),
 		'changePassword', pg_catalog.jsonb_build_object('supported', false),

@@ -757,7 +757,7 @@ DECLARE
 	rest		jsonb;
 	m			text[];
 	ids			uuid[];
-	generic		jsonb := '[]';
+	generic		jsonb[] := '{}';		-- appended in place: O(1) per operation
 	patched		jsonb;
 	n			integer := 0;
 BEGIN
@@ -815,7 +815,7 @@ BEGIN
 				END IF;
 			END IF;
 			IF rest <> '{}' THEN
-				generic := generic || jsonb_build_array(jsonb_build_object('op', opname, 'value', rest));
+				generic := array_append(generic, jsonb_build_object('op', opname, 'value', rest));
 			END IF;
 			CONTINUE;
 		END IF;
@@ -875,12 +875,12 @@ BEGIN
 				USING ERRCODE = 'invalid_parameter_value',
 					  DETAIL = format('Path "%s": add, replace or remove whole members instead.', left(path, 200));
 		ELSE
-			generic := generic || jsonb_build_array(op);
+			generic := array_append(generic, op);
 		END IF;
 	END LOOP;
 
-	IF jsonb_array_length(generic) > 0 THEN
-		patched := scim.patch_apply(scim._group_json(g, false), generic);
+	IF cardinality(generic) > 0 THEN
+		patched := scim.patch_apply(scim._group_json(g, false), to_jsonb(generic));
 		g.display_name := scim._group_display_name(scim._group_attr(patched, 'displayName'));
 		g.external_id := scim._group_external_id(scim._group_attr(patched, 'externalId'));
 		PERFORM scim._group_check_name($1, g.id, g.display_name);
@@ -1048,7 +1048,7 @@ BEGIN
 				log_detail := format('%s of %s result(s)', body -> 'itemsPerPage', total)
 					|| coalesce('; filter: ' || (params ->> 'filter'), '');
 			ELSIF m = 'POST' THEN
-				req := scim._request_json(p_body);
+				req := scim._within_operation_limit(scim._request_json(p_body));
 				IF jsonb_typeof(req) = 'object' AND jsonb_typeof(scim._group_attr(req, 'displayName')) = 'string' THEN
 					log_user := scim._group_attr(req, 'displayName') #>> '{}';
 				END IF;
@@ -1102,14 +1102,14 @@ BEGIN
 						body := scim.group_resource(g, attrs, excl);
 					END IF;
 				ELSIF m = 'PUT' THEN
-					SELECT * INTO res FROM scim._group_replace(ws, g, scim._request_json(p_body));
+					SELECT * INTO res FROM scim._group_replace(ws, g, scim._within_operation_limit(scim._request_json(p_body)));
 					g := res.result;
 					log_user := g.display_name;
 					status := 200;
 					body := scim.group_resource(g, attrs, excl);
 					log_detail := format('%s member(s) added, %s removed', res.added, res.removed);
 				ELSIF m = 'PATCH' THEN
-					SELECT * INTO res FROM scim._group_patch(ws, g, scim._request_json(p_body));
+					SELECT * INTO res FROM scim._group_patch(ws, g, scim._within_operation_limit(scim._request_json(p_body)));
 					g := res.result;
 					log_user := g.display_name;
 					log_detail := format('%s member(s) added, %s removed', res.added, res.removed);

@@ -516,6 +516,31 @@ test_depth(void)
 	s[1000000] = '\0';			/* unterminated */
 	check_error_len(s, 1000000, SJ_MAX_DEPTH, "nesting too deep", "a million unterminated arrays");
 	free(s);
+
+	/* the caller's limit (sj_parse_depth), e.g. 64 for request bodies */
+	s = nested('[', ']', 64, "1");
+	ok(sj_parse_depth(&arena, s, strlen(s), 64, &err) != NULL, "a limit of 64 accepts 64 levels", NULL);
+	free(s);
+	s = nested('[', ']', 65, "1");
+	v = sj_parse_depth(&arena, s, strlen(s), 64, &err);
+	ok(v == NULL && err.position == 64 && strcmp(err.message, "nesting too deep") == 0,
+	   "a limit of 64 refuses 65 levels at the 65th bracket", NULL);
+	free(s);
+	s = nested_objects(65);
+	v = sj_parse_depth(&arena, s, strlen(s), 64, &err);
+	ok(v == NULL && err.position == 64 * 5 && strcmp(err.message, "nesting too deep") == 0,
+	   "objects count toward the caller's limit", NULL);
+	free(s);
+	s = nested('[', ']', 100000, "");
+	v = sj_parse_depth(&arena, s, strlen(s), 64, &err);
+	ok(v == NULL && err.position == 64, "100,000 levels (200 kB) stop at the caller's limit", NULL);
+	free(s);
+	s = nested('[', ']', SJ_MAX_DEPTH + 1, "");
+	ok(sj_parse_depth(&arena, s, strlen(s), 1000000, &err) == NULL && err.position == SJ_MAX_DEPTH,
+	   "a limit above SJ_MAX_DEPTH is clamped to it", NULL);
+	free(s);
+	ok(sj_parse_depth(&arena, "[1]", 3, 0, &err) != NULL && sj_parse_depth(&arena, "[[1]]", 5, 0, &err) == NULL,
+	   "a limit below 1 is 1", NULL);
 }
 
 static void

@@ -161,9 +161,24 @@ test_rules(void)
 		  "!mutability 2 meta");
 	check("replace sub-attribute of matching elements", GROUP,
 		  "[{\"op\":\"replace\",\"path\":\"members[value eq \\\"m2\\\"].type\",\"value\":\"User\"}]", GROUP);
-	check("replace through a filter with no match is noTarget", USER,
-		  "[{\"op\":\"replace\",\"path\":\"emails[type eq \\\"other\\\"].value\",\"value\":\"x\"}]",
-		  "!noTarget 1 emails[type eq \"other\"].value");
+	check("replace through an unmatched eq filter builds the element (Entra ID)", "{\"userName\":\"a\"}",
+		  "[{\"op\":\"Replace\",\"path\":\"emails[type eq \\\"work\\\"].value\",\"value\":\"a@x.org\"}]",
+		  "{\"userName\":\"a\",\"emails\":[{\"type\":\"work\",\"value\":\"a@x.org\"}]}");
+	check("replace through an unmatched conjunction of eq builds the element", USER,
+		  "[{\"op\":\"replace\",\"path\":\"emails[type eq \\\"other\\\" and display eq \\\"O\\\"].value\",\"value\":\"o@x.org\"}]",
+		  "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"id\":\"u1\",\"meta\":{\"resourceType\":\"User\"},"
+		  "\"userName\":\"bjensen@example.com\",\"name\":{\"givenName\":\"Barbara\",\"familyName\":\"Jensen\"},\"active\":true,"
+		  "\"emails\":[{\"value\":\"bj@example.com\",\"type\":\"work\",\"primary\":true},{\"value\":\"b@home.org\",\"type\":\"home\"},"
+		  "{\"type\":\"other\",\"display\":\"O\",\"value\":\"o@x.org\"}]}");
+	check("replace of a whole element through an unmatched eq filter builds it", "{\"userName\":\"a\"}",
+		  "[{\"op\":\"replace\",\"path\":\"addresses[type eq \\\"home\\\"]\",\"value\":{\"locality\":\"X\"}}]",
+		  "{\"userName\":\"a\",\"addresses\":[{\"type\":\"home\",\"locality\":\"X\"}]}");
+	check("replace through an unmatched ne filter is noTarget", USER,
+		  "[{\"op\":\"replace\",\"path\":\"emails[type ne \\\"work\\\" and type ne \\\"home\\\"].value\",\"value\":\"x\"}]",
+		  "!noTarget 1 emails[type ne \"work\" and type ne \"home\"].value");
+	check("replace through an unmatched or filter is noTarget", USER,
+		  "[{\"op\":\"replace\",\"path\":\"emails[type eq \\\"other\\\" or type eq \\\"fax\\\"].value\",\"value\":\"x\"}]",
+		  "!noTarget 1 emails[type eq \"other\" or type eq \"fax\"].value");
 	check("replace of a multi-valued sub-attribute without filter applies to every element",
 		  "{\"userName\":\"a\",\"emails\":[{\"value\":\"a@x\"},{\"value\":\"b@x\"}]}",
 		  "[{\"op\":\"replace\",\"path\":\"emails.type\",\"value\":\"work\"}]",
