@@ -9,7 +9,7 @@
 \set ON_ERROR_ROLLBACK 1
 \set ON_ERROR_STOP true
 BEGIN;
-SELECT plan(212);
+SELECT plan(225);
 
 -- ---- fixtures ----------------------------------------------------------------
 DO $$
@@ -83,6 +83,33 @@ SELECT scim.create_token('revoked', 'h_main') AS revoked_token \gset
 SELECT scim.revoke_token('revoked', 'h_main') AS _ \gset
 SELECT is(pg_temp.call('GET', '/Users', auth => 'Bearer ' || :'revoked_token'), 401, 'a revoked token: 401');
 SELECT ok(position(:'revoked_token' IN pg_temp.b()::text) = 0, 'the token is not echoed in the error');
+-- two credentials: refused (401), never one of them picked (#15)
+CALL pg_temp.mark();
+SELECT is(pg_temp.call('GET', '/Users', extra => jsonb_build_object('Authorization', current_setting('test.other'))), 401,
+		  'Authorization twice (two cases of the name) with two valid tokens: 401');
+SELECT ok(pg_temp.is_error(401, NULL) AND pg_temp.h() ->> 'WWW-Authenticate' = 'Bearer realm="scim"'
+		  AND pg_temp.b() ->> 'detail' = 'authentication refused: the request has more than one Authorization header',
+		  'a SCIM 401 with WWW-Authenticate, saying why');
+SELECT is(pg_temp.call('GET', '/Users', extra => jsonb_build_object('AUTHORIZATION', current_setting('test.main'))), 401,
+		  'the same token twice: 401 as well');
+SELECT is(pg_temp.call('GET', '/Users', auth => NULL,
+					   extra => jsonb_build_object('authorization', jsonb_build_array(current_setting('test.main'), current_setting('test.other')))), 401,
+		  'Authorization as a JSON list of two tokens: 401');
+SELECT is(pg_temp.b() ->> 'detail', 'authentication refused: the request has more than one Authorization header', 'more than one header');
+SELECT is(pg_temp.call('GET', '/Users', auth => NULL, extra => jsonb_build_object('authorization', jsonb_build_array(current_setting('test.main')))), 401,
+		  'Authorization as a list of one: 401 (not a single string)');
+SELECT is(pg_temp.b() ->> 'detail', 'authentication refused: the Authorization header is not a single string', 'not a single string');
+SELECT is(pg_temp.call('GET', '/Users', auth => current_setting('test.main') || ', ' || current_setting('test.other')), 401,
+		  'two tokens a proxy joined with a comma: 401');
+SELECT is(pg_temp.b() ->> 'detail', 'authentication refused: the Authorization header holds more than one credential', 'more than one credential');
+SELECT is(pg_temp.call('GET', '/Users', auth => current_setting('test.main') || ','), 401, 'a token with a trailing comma: 401');
+SELECT is(pg_temp.call('GET', '/Users', query => 'filter=userName%20eq%20%22nobody%40example.com%22',
+					   extra => jsonb_build_object('Authorization', current_setting('test.other'))), 401,
+		  'the fast path''s lookup with two tokens: 401 too');
+SELECT is(pg_temp.log_count() - current_setting('test.n')::bigint, 7::bigint, 'each refusal has its System Log row');
+SELECT is((SELECT count(*) FROM scim.provisioning_log WHERE status = 401 AND workspace IS NULL
+			 AND detail LIKE 'authentication refused: %' AND id > current_setting('test.maxid')::bigint), 7::bigint,
+		  'logged as 401 without a workspace');
 
 -- ---- routing --------------------------------------------------------------------
 SELECT is(pg_temp.call('GET', '/Nope'), 404, 'unknown path: 404');

@@ -9,7 +9,7 @@
 \set ON_ERROR_ROLLBACK 1
 \set ON_ERROR_STOP true
 BEGIN;
-SELECT plan(159);
+SELECT plan(166);
 
 -- ---- fixtures ----------------------------------------------------------------
 DO $$
@@ -266,6 +266,19 @@ SELECT ok(pg_temp.err(400, 'invalidValue'), 'invalidValue');
 SELECT ok(:'ann' = ANY (pg_temp.members(:'eng')) AND pg_temp.ver(:'eng') = :v1, 'the first operation was rolled back too');
 SELECT is(pg_temp.call('PATCH', '/Groups/' || :'eng', body => format('{"Operations":[{"op":"add","path":"members","value":[{"value":"%s"}]}]}', :'zed')),
 		  400, 'adding a user of another workspace: 400');
+-- another workspace's group id must not be told apart from an unknown id (#15)
+SELECT is(pg_temp.call('PATCH', '/Groups/' || :'eng', body => format('{"Operations":[{"op":"add","path":"members","value":[{"value":"%s"},{"value":"%s"}]}]}', :'sales', :'other_eng')),
+		  400, 'adding [own group, another workspace''s group]: 400');
+SELECT ok(pg_temp.b() ->> 'detail' LIKE format('%%Nested groups are not supported: %s is a group.%%', :'sales'),
+		  'the detail names the own group as a group');
+SELECT ok(strpos(pg_temp.b()::text, :'other_eng') = 0, 'and says nothing about the other workspace''s group');
+SELECT is(pg_temp.call('PATCH', '/Groups/' || :'eng', body => format('{"Operations":[{"op":"add","path":"members","value":[{"value":"%s"}]}]}', :'other_eng')),
+		  400, 'adding another workspace''s group: 400');
+SELECT ok(pg_temp.err(400, 'invalidValue') AND pg_temp.b() ->> 'detail' LIKE '1 member not found. No user with id % exists in workspace "grp_main".',
+		  'answered as an unknown id (member not found), not as a group');
+SELECT is(pg_temp.call('POST', '/Groups', body => format('{"displayName":"Cross2","members":[{"value":"%s"}]}', :'other_eng')), 400,
+		  'POST /Groups with another workspace''s group as member: 400');
+SELECT ok(pg_temp.b() ->> 'detail' NOT LIKE '%is a group%', 'not "is a group" either');
 SELECT is(pg_temp.call('PATCH', '/Groups/' || :'eng', body => format('{"Operations":[{"op":"replace","path":"members[value eq \"%s\"]","value":[{"value":"%s"}]}]}', :'zed', :'ann')),
 		  400, 'replace with a value filter that matches no member: 400');
 SELECT ok(pg_temp.err(400, 'noTarget'), 'noTarget');

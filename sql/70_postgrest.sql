@@ -13,7 +13,7 @@
 \set ON_ERROR_ROLLBACK 1
 \set ON_ERROR_STOP true
 BEGIN;
-SELECT plan(93);
+SELECT plan(98);
 
 -- One PostgREST request: POST /rpc/dispatch as the anonymous role with the
 -- given request headers (lower-case names, as PostgREST sets them) and body
@@ -94,7 +94,8 @@ SELECT is((SELECT array_to_string(p.proargtypes::regtype[], ',') || '|' || coale
 SELECT volatility_is('scim_api', 'dispatch', ARRAY['jsonb'], 'volatile', 'dispatch is volatile (PostgREST runs POST /rpc in a read-write transaction)');
 SELECT is_definer('scim_api', 'dispatch', ARRAY['jsonb'], 'dispatch is SECURITY DEFINER');
 SELECT is((SELECT p.proconfig FROM pg_proc p WHERE p.oid = 'scim_api.dispatch(jsonb)'::regprocedure),
-		  ARRAY['search_path=pg_catalog, scim, pg_temp'], 'dispatch pins its search_path');
+		  ARRAY['search_path=pg_catalog, scim, pg_temp', 'log_min_error_statement=panic', 'log_error_verbosity=terse'],
+		  'dispatch pins its search_path and keeps the statement and context out of its server-log reports');
 SELECT isnt_definer('scim_api', 'pre_request', ARRAY[]::name[], 'pre_request runs as the caller');
 SELECT is((SELECT p.proconfig FROM pg_proc p WHERE p.oid = 'scim_api.pre_request()'::regprocedure),
 		  ARRAY['search_path=pg_catalog, pg_temp'], 'pre_request pins its search_path');
@@ -298,6 +299,35 @@ SELECT is(pg_temp.hdr(:'r_headers', 'Content-Type'), 'application/scim+json', 'G
 SELECT * FROM pg_temp.pgrst('{"x-scim-method": "GET", "x-scim-uri": "/scim/v2/Users"}') \gset r_
 SELECT is(:r_status, 401, 'no token: 401 from scim.handle');
 SELECT matches(pg_temp.hdr(:'r_headers', 'WWW-Authenticate'), '^Bearer', 'no token: WWW-Authenticate');
+
+-- two tokens (#15): request.headers is JSON text, where a header that came
+-- twice is a duplicate key; dispatch refuses it (401) rather than letting
+-- jsonb keep the last one
+CREATE FUNCTION pg_temp.dispatch_raw(raw_headers text, OUT status integer, OUT www text, OUT detail text)
+	LANGUAGE plpgsql
+AS $$
+DECLARE
+	b jsonb;
+BEGIN
+	PERFORM set_config('role', 'scim_client', true), set_config('request.headers', raw_headers, true);
+	b := scim_api.dispatch('{}'::jsonb);
+	status := current_setting('response.status')::integer;
+	www := pg_temp.hdr(current_setting('response.headers')::jsonb, 'WWW-Authenticate');
+	detail := b ->> 'detail';
+	PERFORM set_config('role', 'none', true), set_config('request.headers', '', true);
+END;
+$$;
+SELECT * FROM pg_temp.dispatch_raw(format('{"x-scim-method": "GET", "x-scim-uri": "/scim/v2/Users", "x-scim-token": %s, "x-scim-token": %s}',
+										  to_json(:'bearer'::text), to_json(:'bearer'::text))) \gset r_
+SELECT is(:r_status, 401, 'X-Scim-Token twice (a duplicate key in request.headers): 401');
+SELECT is(:'r_detail'::text, 'authentication refused: the request has more than one Authorization header', 'it says why');
+SELECT matches(:'r_www'::text, '^Bearer', 'with WWW-Authenticate');
+SELECT * FROM pg_temp.dispatch_raw(format('{"x-scim-method": "GET", "x-scim-uri": "/scim/v2/Users", "x-scim-token": %s}',
+										  to_json(:'bearer' || ', ' || :'bearer'::text))) \gset r_
+SELECT is(:r_status, 401, 'X-Scim-Token with two comma-joined tokens (nginx joining repeated headers): 401');
+SELECT * FROM pg_temp.dispatch_raw(format('{"x-scim-method": "GET", "x-scim-uri": "/scim/v2/Users", "x-scim-token": %s}',
+										  to_json(:'bearer'::text))) \gset r_
+SELECT is(:r_status, 200, '(one token: 200)');
 
 SELECT * FROM pg_temp.pgrst(jsonb_build_object('x-scim-method', 'POST', 'x-scim-uri', '/scim/v2/Users', 'x-scim-token', :'bearer',
 											   'x-forwarded-host', 'scim.example.com', 'x-forwarded-proto', 'https'),

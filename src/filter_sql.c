@@ -106,14 +106,14 @@ scim_filter_init_gucs(void)
 							"Longer filters are refused with invalidFilter.",
 							&filter_max_length,
 							SCIM_FILTER_DEFAULT_MAX_LENGTH, 64, 1024 * 1024,
-							PGC_USERSET, GUC_UNIT_BYTE,
+							PGC_SUSET, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("scim_provision.filter_max_depth",
 							"Deepest nesting of parentheses, not and value filters in a SCIM filter.",
 							"Deeper filters are refused with invalidFilter.",
 							&filter_max_depth,
 							SCIM_FILTER_DEFAULT_MAX_DEPTH, 1, 1000,
-							PGC_USERSET, 0,
+							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 }
 

@@ -245,6 +245,9 @@ bearer_header(Jsonb *headers, const char **value, int *value_len, bool *conditio
 	}
 	if (!found)
 		return false;
+	/* two credentials joined by a proxy: the router refuses them (401) */
+	if (memchr(*value, ',', *value_len) != NULL)
+		return false;
 
 	/* ^\s*bearer\s+\S, as the router checks it */
 	{

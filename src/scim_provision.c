@@ -5,7 +5,10 @@
  *
  * Every subsystem owns its GUCs (all under "scim_provision.") and defines
  * them from its own init function; this file only calls them in order and
- * reserves the prefix.
+ * reserves the prefix.  Every scim_provision setting is PGC_SUSET or
+ * stricter (#15): a limit a client session could raise (a scim_client
+ * login lifting filter_max_length) is no limit.  sql/17_security_gucs.sql
+ * fails on any setting a plain session may change.
  *
  * src/scim_provision.c
  *

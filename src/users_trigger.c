@@ -25,6 +25,10 @@
  *	  version and updated_at move only when the row really changes (by each
  *	  column type's equality, as a record comparison does).
  *
+ * Guard (#15): the function refuses any relation but scim.users (by OID)
+ * and any column of the wrong type, it is not SECURITY DEFINER (the reads
+ * it makes run with the writer's rights) and PUBLIC may not execute it.
+ *
  * Why C: a bulk write (the OneLogin worker's pages, a data team's INSERT ...
  * SELECT) ran the PL/pgSQL trigger and, per row, an SPI query for the
  * workspace's default user type and one for its approved domains; that was
@@ -45,6 +49,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "common/int.h"
@@ -53,6 +58,7 @@
 #include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -192,7 +198,7 @@ domain_is_approved(const WorkspaceRules *r, const char *domain)
 	return false;
 }
 
-/* ---------- columns ---------- */
+/* ---------- the relation and its columns ---------- */
 
 enum
 {
@@ -205,23 +211,64 @@ static const char *const col_names[NCOLS] = {
 	"billable_since", "deactivated_at", "created_at", "updated_at", "version"
 };
 
-static int	col_attnum[NCOLS];
+/* The type each column must have: the code below reads and writes them as such. */
+static const Oid col_types[NCOLS] = {
+	UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, BOOLOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID
+};
 
-/* Attribute numbers of the columns the rules use (checked against the descriptor). */
+static int	col_attnum[NCOLS];
+static Oid	users_relid = InvalidOid;
+
+/*
+ * The trigger fires on scim.users and nothing else (#15): it forms tuples
+ * from the column layout it expects, so on any other relation (a table a
+ * role with USAGE on schema scim built with the same column names) it
+ * would write a bigint where a text is and crash the server.  scim.users
+ * is resolved at the first call and again when the OID differs (the
+ * extension dropped and created again in this session).
+ */
+static void
+require_users_relation(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+
+	if (relid == users_relid && OidIsValid(relid))
+		return;
+	users_relid = get_relname_relid("users", get_namespace_oid("scim", false));
+	if (relid != users_relid || !OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("scim._users_before_write() fires only on scim.users, not on \"%s.%s\"",
+						get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel)),
+				 errdetail("The trigger function derives the states of scim.users and reads its columns by their types.")));
+}
+
+/* Attribute numbers of the columns the rules use, checked by name and type against the descriptor. */
 static void
 resolve_columns(TupleDesc desc)
 {
 	for (int c = 0; c < NCOLS; c++)
 	{
 		int			a = col_attnum[c];
+		Form_pg_attribute att;
 
-		if (a > 0 && a <= desc->natts && !TupleDescAttr(desc, a - 1)->attisdropped &&
-			strcmp(NameStr(TupleDescAttr(desc, a - 1)->attname), col_names[c]) == 0)
-			continue;
-		a = SPI_fnumber(desc, col_names[c]);
-		if (a <= 0)
-			elog(ERROR, "scim.users has no column \"%s\"", col_names[c]);
-		col_attnum[c] = a;
+		if (a <= 0 || a > desc->natts || TupleDescAttr(desc, a - 1)->attisdropped ||
+			strcmp(NameStr(TupleDescAttr(desc, a - 1)->attname), col_names[c]) != 0)
+		{
+			a = SPI_fnumber(desc, col_names[c]);
+			if (a <= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("scim.users has no column \"%s\"", col_names[c])));
+			col_attnum[c] = a;
+		}
+		att = TupleDescAttr(desc, a - 1);
+		if (att->atttypid != col_types[c])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of scim.users has type %s, not %s", col_names[c],
+							format_type_be(att->atttypid), format_type_be(col_types[c]))));
 	}
 }
 
@@ -306,8 +353,11 @@ scim_users_before_write(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trig->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trig->tg_event) ||
 		!(TRIGGER_FIRED_BY_INSERT(trig->tg_event) || TRIGGER_FIRED_BY_UPDATE(trig->tg_event)))
-		elog(ERROR, "scim._users_before_write must be a BEFORE INSERT OR UPDATE row trigger");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("scim._users_before_write() must be a BEFORE INSERT OR UPDATE row trigger")));
 
+	require_users_relation(trig->tg_relation);
 	desc = RelationGetDescr(trig->tg_relation);
 	resolve_columns(desc);
 	is_insert = TRIGGER_FIRED_BY_INSERT(trig->tg_event);

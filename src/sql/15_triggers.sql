@@ -28,13 +28,19 @@ COMMENT ON FUNCTION scim._canonical_user_type(text) IS
 
 -- The rules, in C (src/users_trigger.c, whose header lists them): user type
 -- default and check, approved-domain gate, billable/deactivated states,
--- created_at, updated_at and version.
+-- created_at, updated_at and version.  It fires on scim.users only (it
+-- refuses any other relation, and columns of another type), runs with the
+-- writer's rights (not SECURITY DEFINER: a writer of scim.users reads the
+-- workspace and its approved domains, as scim_reader may), and PUBLIC may
+-- not execute it, so no one else can attach it to a table (doc/SECURITY.md).
 CREATE FUNCTION scim._users_before_write() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'scim_users_before_write'
-	LANGUAGE C SECURITY DEFINER
+	LANGUAGE C
 	SET search_path = pg_catalog, scim, pg_temp;
 COMMENT ON FUNCTION scim._users_before_write() IS
 	'Trigger: user type default and check, approved-domain gate, billable/deactivated states, version';
+
+REVOKE ALL ON FUNCTION scim._canonical_user_type(text), scim._users_before_write() FROM PUBLIC;
 
 CREATE TRIGGER users_before_write
 	BEFORE INSERT OR UPDATE ON scim.users

@@ -160,5 +160,7 @@ GRANT EXECUTE ON FUNCTION scim.create_workspace(text, text, text),
 	scim.revoke_token(text, text),
 	scim.set_deletion_policy(text, text),
 	scim.set_default_user_type(text, text) TO scim_admin;
+-- domain_approved is SECURITY DEFINER (it reads approved_domains): not PUBLIC's
+REVOKE ALL ON FUNCTION scim.domain_approved(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION scim.email_domain(text), scim.domain_approved(text, text),
 	scim.normalize_domain(text) TO scim_reader, scim_admin;

@@ -272,12 +272,16 @@ DECLARE
 	err_state	text;
 	err_msg		text;
 	err_detail	text;
+	n_auth		bigint := 0;
 BEGIN
 	headers := jsonb_build_object('Content-Type', 'application/scim+json');
 
 	-- header names are lower-cased by the caller; tolerate any case
 	IF jsonb_typeof(p_headers) = 'object' THEN
-		SELECT coalesce(jsonb_object_agg(lower(h.key), h.value), '{}') INTO hdr FROM jsonb_each(p_headers) h;
+		SELECT coalesce(jsonb_object_agg(lower(h.key), h.value), '{}'),
+			   count(*) FILTER (WHERE lower(h.key) = 'authorization')
+		  INTO hdr, n_auth
+		  FROM jsonb_each(p_headers) h;
 	END IF;
 
 	-- a path that still carries its query string
@@ -290,14 +294,27 @@ BEGIN
 	seg1 := lower(segs[1]);
 	seg2 := segs[2];
 
-	-- authentication: Bearer token -> workspace
-	auth := hdr ->> 'authorization';
-	IF auth ~* '^\s*bearer\s+\S' THEN
-		ws := scim.authenticate(auth);
+	-- authentication: exactly one Bearer token -> workspace.  Two
+	-- credentials are refused rather than one picked (#15): the header
+	-- twice in different case, a list of values, or values a proxy joined
+	-- with a comma (a token never holds one).
+	IF n_auth > 1 OR jsonb_typeof(hdr -> 'authorization') NOT IN ('string', 'null') THEN
+		log_detail := CASE WHEN n_auth > 1 OR (jsonb_typeof(hdr -> 'authorization') = 'array'
+												AND jsonb_array_length(hdr -> 'authorization') > 1)
+						   THEN 'authentication refused: the request has more than one Authorization header'
+						   ELSE 'authentication refused: the Authorization header is not a single string' END;
+	ELSE
+		auth := hdr ->> 'authorization';
+		IF strpos(auth, ',') > 0 THEN
+			log_detail := 'authentication refused: the Authorization header holds more than one credential';
+		ELSIF auth ~* '^\s*bearer\s+\S' THEN
+			ws := scim.authenticate(auth);
+		END IF;
 	END IF;
 	IF ws IS NULL THEN
 		status := 401;
-		log_detail := CASE WHEN auth IS NULL OR btrim(auth) = '' THEN 'authentication required: no Authorization header'
+		log_detail := CASE WHEN log_detail IS NOT NULL THEN log_detail
+						   WHEN auth IS NULL OR btrim(auth) = '' THEN 'authentication required: no Authorization header'
 						   WHEN auth !~* '^\s*bearer\s+\S' THEN 'authentication required: the Authorization scheme must be Bearer'
 						   ELSE 'the bearer token is not valid (unknown or revoked)' END;
 		headers := headers || jsonb_build_object('WWW-Authenticate', 'Bearer realm="scim"');
@@ -484,6 +501,10 @@ BEGIN
 		IF status >= 400 THEN
 			body := scim._error(status, log_type, log_detail);
 		END IF;
+		-- a 503 of a route (/Groups, /Bulk, cursors: a concurrent change won) is retryable
+		IF status = 503 THEN
+			headers := headers || jsonb_build_object('Retry-After', '1');
+		END IF;
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT, err_detail = PG_EXCEPTION_DETAIL;
 		SELECT e.status, e.scim_type, e.detail INTO status, log_type, log_detail
@@ -516,17 +537,26 @@ $$;
 -- above.  SECURITY DEFINER so that
 -- scim_api.dispatch, running as scim_client, can call it without any
 -- access to scim's tables.
+-- Log policy (#15, doc/SECURITY.md): the caller's statement carries the
+-- bearer token in its headers argument, and when scim.handle is called from
+-- PL/pgSQL the CONTEXT lines quote that statement.  While it runs, nothing
+-- it reports to the server log (the LOG line of a 500, an error escaping
+-- it) carries the statement (log_min_error_statement = panic) or the
+-- context (log_error_verbosity = terse); the System Log row records the
+-- request.  Both are superuser settings: the owner (a superuser) sets them.
 CREATE FUNCTION scim.handle(method text, path text, query text DEFAULT NULL, headers jsonb DEFAULT '{}',
 							body text DEFAULT NULL)
 	RETURNS TABLE(status integer, headers jsonb, body jsonb)
 	AS 'MODULE_PATHNAME', 'scim_handle'
 	LANGUAGE C VOLATILE SECURITY DEFINER ROWS 1
-	SET search_path = pg_catalog, scim, pg_temp;
+	SET search_path = pg_catalog, scim, pg_temp
+	SET log_min_error_statement = panic
+	SET log_error_verbosity = terse;
 COMMENT ON FUNCTION scim.handle(text, text, text, jsonb, text) IS
 	'SCIM 2.0 endpoint: (method, path, raw query, lower-cased headers, raw body) -> (status, headers, body); logs every request';
 
 REVOKE ALL ON FUNCTION scim._error(integer, text, text), scim._etag_matches(text, bigint),
-	scim._int_param(text, text, bigint),
+	scim._int_param(text, text, bigint), scim._sort_direction(text),
 	scim._list_users(text, text, text, text, text, text, text, text),
 	scim._search_params(jsonb),
 	scim._handle(text, text, text, jsonb, text),

@@ -48,11 +48,15 @@ COMMENT ON DOMAIN scim_api."application/scim+json" IS
 -- (scim.handle rolls the attempt back and logs it).  A request without
 -- X-Scim-Method or X-Scim-Uri is answered 400; an error escaping scim.handle
 -- is answered 500 with a generic detail, logged, and reported to the server
--- log.  SECURITY DEFINER: scim_client has no access to schema scim.
+-- log.  SECURITY DEFINER: scim_client has no access to schema scim.  Its
+-- server-log reports carry neither the statement nor the context (the log
+-- policy of scim.handle, 55_handle.sql).
 CREATE FUNCTION scim_api.dispatch(jsonb)
 	RETURNS scim_api."application/scim+json"
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, scim, pg_temp
+	SET log_min_error_statement = panic
+	SET log_error_verbosity = terse
 AS $$
 DECLARE
 	req_headers	jsonb;
@@ -73,6 +77,7 @@ DECLARE
 	hname		text;
 	hvalue		text;
 	origin		text;
+	auth_value	jsonb;
 	err_state	text;
 	err_msg		text;
 BEGIN
@@ -161,9 +166,18 @@ BEGIN
 			ELSE
 				-- the headers scim.handle sees: the request's, with the IdP's
 				-- token as authorization (a JWT meant for PostgREST never is)
+				-- (#15) a token header that came twice (request.headers is JSON
+				-- text: duplicate keys survive until jsonb keeps the last) or is
+				-- not a string goes on as it is, as a list, for scim.handle to
+				-- refuse (401) rather than one of the tokens being picked
 				fwd := req_headers - 'x-scim-method' - 'x-scim-uri' - 'x-scim-token' - 'authorization';
-				IF req_headers ? 'x-scim-token' AND pg_catalog.jsonb_typeof(req_headers -> 'x-scim-token') = 'string' THEN
-					fwd := fwd || pg_catalog.jsonb_build_object('authorization', req_headers ->> 'x-scim-token');
+				IF req_headers ? 'x-scim-token' THEN
+					SELECT CASE WHEN pg_catalog.count(*) > 1 THEN pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t.value))
+								ELSE req_headers -> 'x-scim-token' END
+					  INTO auth_value
+					  FROM pg_catalog.json_each(pg_catalog.current_setting('request.headers', true)::json) AS t
+					 WHERE pg_catalog.lower(t.key) = 'x-scim-token';
+					fwd := fwd || pg_catalog.jsonb_build_object('authorization', auth_value);
 				END IF;
 
 				-- PostgREST hands an empty body over as {}
