@@ -208,8 +208,9 @@ COMMENT ON DOMAIN scim_api."application/scim+json" IS
 -- (connection refused or lost, shutting down, starting up, query timeout)
 -- is answered 503 with Retry-After and a SCIM error body, and written to
 -- this server's log without the request's headers; any other failure is
--- the node's generic 500.  It never raises.  The statement (PostgREST's
--- query) is kept out of the log line (log_min_error_statement).  SECURITY DEFINER: PL/Proxy
+-- the node's generic 500.  It never raises.  As on a node, the statement
+-- (PostgREST's query) and context are kept out of the log line
+-- (log_min_error_statement, log_error_verbosity).  SECURITY DEFINER: PL/Proxy
 -- connects with the owner's user mapping; scim_client may run this and
 -- nothing else.
 CREATE FUNCTION scim_api.dispatch(jsonb)
@@ -217,6 +218,7 @@ CREATE FUNCTION scim_api.dispatch(jsonb)
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	SET log_min_error_statement = panic
+	SET log_error_verbosity = terse
 AS $$
 DECLARE
 	req_headers	jsonb;

@@ -47,6 +47,7 @@ INSERT INTO allowed (fn, security, settings, grantees) VALUES
 	('scim._error(integer,text,text)', 'invoker', 'search_path=pg_catalog, pg_temp', ''),
 	('scim._etag_matches(text,bigint)', 'invoker', 'search_path=pg_catalog, pg_temp', ''),
 	('scim._generate_token()', 'invoker', '', ''),
+	('scim._generate_token(text)', 'invoker', '', ''),
 	('scim._group_add_members(text,uuid,uuid[])', 'invoker', 'search_path=pg_catalog, scim, pg_temp', ''),
 	('scim._group_attr(jsonb,text)', 'invoker', 'search_path=pg_catalog, pg_temp', ''),
 	('scim._group_attr_list(text)', 'invoker', 'search_path=pg_catalog, pg_temp', 'scim_admin,scim_reader'),
@@ -111,6 +112,7 @@ INSERT INTO allowed (fn, security, settings, grantees) VALUES
 	('scim.cursor_decode(text)', 'definer', 'search_path=pg_catalog, scim, pg_temp', ''),
 	('scim.cursor_encode(jsonb)', 'definer', 'search_path=pg_catalog, scim, pg_temp', ''),
 	('scim.deprovision_user(text,text,text)', 'definer', 'search_path=pg_catalog, scim, pg_temp', ''),
+	('scim.dispatch_routed(jsonb,jsonb)', 'invoker', '', 'scim_proxy'),
 	('scim.domain_approved(text,text)', 'definer', 'search_path=pg_catalog, scim, pg_temp', 'scim_admin,scim_reader'),
 	('scim.email_domain(text)', 'invoker', '', 'PUBLIC,scim_admin,scim_reader'),
 	('scim.filter_match(text,jsonb)', 'invoker', '', 'PUBLIC'),
@@ -138,7 +140,7 @@ INSERT INTO allowed (fn, security, settings, grantees) VALUES
 	('scim.unapprove_domain(text,text)', 'definer', 'search_path=pg_catalog, scim, pg_temp', 'scim_admin'),
 	('scim.user_groups(uuid)', 'invoker', 'search_path=pg_catalog, scim, pg_temp', 'scim_admin,scim_reader'),
 	('scim.user_resource(scim.users,text,text)', 'invoker', '', 'scim_admin,scim_reader'),
-	('scim_api.dispatch(jsonb)', 'definer', 'search_path=pg_catalog, scim, pg_temp; log_min_error_statement=panic; log_error_verbosity=terse', 'scim_client'),
+	('scim_api.dispatch(jsonb)', 'definer', 'search_path=pg_catalog, scim, pg_temp; log_min_error_statement=panic; log_error_verbosity=terse', 'scim_client,scim_proxy'),
 	('scim_api.pre_request()', 'invoker', 'search_path=pg_catalog, pg_temp', 'scim_client');
 
 CREATE TEMP VIEW catalog AS
