@@ -179,16 +179,18 @@ $$;
 -- ===== The SCIM endpoint ===================================================
 
 -- PL/Proxy: scim.dispatch_routed on the shard of a hash.  Called only by
--- scim_api.dispatch (SECURITY DEFINER, so PL/Proxy connects with its
--- owner's user mapping); no SET clause, which would cost a GUC nest level
--- per request, and nothing in it depends on search_path.
-CREATE FUNCTION scim_router._dispatch(route integer, request_headers jsonb, request_body jsonb,
+-- scim_router._route (under scim_api.dispatch, SECURITY DEFINER, so
+-- PL/Proxy connects with its owner's user mapping); no SET clause, which
+-- would cost a GUC nest level per request, and nothing in it depends on
+-- search_path.
+CREATE FUNCTION scim_router._dispatch(route integer, request_headers text, request_body text,
+									  from_json boolean,
 									  OUT status integer, OUT headers text, OUT body jsonb)
 	LANGUAGE plproxy VOLATILE
 AS $$
 	CLUSTER 'scim_shards';
 	RUN ON route;
-	SELECT * FROM scim.dispatch_routed(request_headers, request_body);
+	SELECT * FROM scim.dispatch_routed(request_headers, request_body, from_json);
 $$;
 
 CREATE SCHEMA scim_api;
@@ -200,9 +202,12 @@ CREATE DOMAIN scim_api."application/scim+json" AS jsonb;
 COMMENT ON DOMAIN scim_api."application/scim+json" IS
 	'SCIM media type (RFC 7644 section 8.1); a PostgREST media type handler';
 
--- scim_api.dispatch(jsonb): the node's PostgREST endpoint, routed.  The
--- request (PostgREST's request.headers and the body) goes to the shard of
--- the hash its X-Scim-Token names, whose scim_api.dispatch answers it: the
+-- scim_router._route(body, from_json): the node's PostgREST endpoint,
+-- routed; scim_api.dispatch(text) and scim_api.dispatch(jsonb) below are
+-- the node's two variants and hand their body here as the node's hand it to
+-- scim._dispatch.  The request (PostgREST's request.headers, as text, and
+-- the body) goes to the shard of
+-- the hash its X-Scim-Token names, whose scim._dispatch answers it: the
 -- status, response.headers and body are set and returned unchanged, so an
 -- answer is the shard's, byte for byte.  A shard that cannot be reached
 -- (connection refused or lost, shutting down, starting up, query timeout)
@@ -210,17 +215,15 @@ COMMENT ON DOMAIN scim_api."application/scim+json" IS
 -- this server's log without the request's headers; any other failure is
 -- the node's generic 500.  It never raises.  As on a node, the statement
 -- (PostgREST's query) and context are kept out of the log line
--- (log_min_error_statement, log_error_verbosity).  SECURITY DEFINER: PL/Proxy
--- connects with the owner's user mapping; scim_client may run this and
--- nothing else.
-CREATE FUNCTION scim_api.dispatch(jsonb)
-	RETURNS scim_api."application/scim+json"
-	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp
-	SET log_min_error_statement = panic
-	SET log_error_verbosity = terse
+-- (log_min_error_statement, log_error_verbosity, pinned by the callers).
+-- Called only by scim_api.dispatch, SECURITY DEFINER, so PL/Proxy connects
+-- with the owner's user mapping; scim_client may run those and nothing else.
+CREATE FUNCTION scim_router._route(req_text text, from_json boolean)
+	RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
+	raw_headers	text;
 	req_headers	jsonb;
 	route		integer;
 	status		integer;
@@ -229,8 +232,9 @@ DECLARE
 	err_state	text;
 	err_msg		text;
 BEGIN
+	raw_headers := pg_catalog.current_setting('request.headers', true);
 	BEGIN
-		req_headers := nullif(pg_catalog.current_setting('request.headers', true), '')::jsonb;
+		req_headers := nullif(raw_headers, '')::jsonb;
 	EXCEPTION WHEN invalid_text_representation THEN
 		req_headers := NULL;
 	END;
@@ -244,7 +248,7 @@ BEGIN
 
 	BEGIN
 		SELECT d.status, d.headers, d.body INTO status, out_headers, out_body
-		  FROM scim_router._dispatch(route, req_headers, $1) AS d;
+		  FROM scim_router._dispatch(route, raw_headers, req_text, from_json) AS d;
 	EXCEPTION
 		-- PL/Proxy reports a failed connection or send as internal_error; a
 		-- shard going away answers with its own SQLSTATE
@@ -276,8 +280,39 @@ BEGIN
 	RETURN out_body;
 END;
 $$;
+COMMENT ON FUNCTION scim_router._route(text, boolean) IS
+	'Internal: a PostgREST request sent to the shard its token names (scim.dispatch_routed) and answered as that shard answers it; 503 with Retry-After when the shard is down';
+
+-- The node's two entry points (src/sql/70_postgrest.sql): dispatch(text)
+-- for Content-Type text/plain (the raw body), dispatch(jsonb), 0.2.0's, for
+-- application/json.  Same log policy as the node's.
+CREATE FUNCTION scim_api.dispatch(text)
+	RETURNS scim_api."application/scim+json"
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET log_min_error_statement = panic
+	SET log_error_verbosity = terse
+AS $$
+BEGIN
+	RETURN scim_router._route($1, false);
+END;
+$$;
+COMMENT ON FUNCTION scim_api.dispatch(text) IS
+	'PostgREST entry point on the router (Content-Type text/plain): the request goes to the shard its token names and is answered as that shard answers it; 503 with Retry-After when the shard is down';
+
+CREATE FUNCTION scim_api.dispatch(jsonb)
+	RETURNS scim_api."application/scim+json"
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET log_min_error_statement = panic
+	SET log_error_verbosity = terse
+AS $$
+BEGIN
+	RETURN scim_router._route($1::text, true);
+END;
+$$;
 COMMENT ON FUNCTION scim_api.dispatch(jsonb) IS
-	'PostgREST entry point on the router: the request goes to the shard its token names (scim.dispatch_routed) and is answered as that shard answers it; 503 with Retry-After when the shard is down';
+	'Deprecated PostgREST entry point on the router (Content-Type application/json): as scim_api.dispatch(text) for a parsed JSON body';
 
 -- scim_api.pre_request(): the node's optional PostgREST db-pre-request hook, unchanged.
 CREATE FUNCTION scim_api.pre_request()
@@ -491,9 +526,9 @@ COMMENT ON FUNCTION scim_router.sync_status(text) IS
 -- pre-request hook) and nothing else; scim_admin administers; scim_reader
 -- and scim_admin read.  The cluster set-up stays with superusers.
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA scim_router FROM PUBLIC;
-REVOKE ALL ON FUNCTION scim_api.dispatch(jsonb), scim_api.pre_request() FROM PUBLIC;
+REVOKE ALL ON FUNCTION scim_api.dispatch(text), scim_api.dispatch(jsonb), scim_api.pre_request() FROM PUBLIC;
 GRANT USAGE ON SCHEMA scim_api TO scim_client;
-GRANT EXECUTE ON FUNCTION scim_api.dispatch(jsonb), scim_api.pre_request() TO scim_client;
+GRANT EXECUTE ON FUNCTION scim_api.dispatch(text), scim_api.dispatch(jsonb), scim_api.pre_request() TO scim_client;
 GRANT EXECUTE ON FUNCTION scim_router.create_workspace(text, text, text),
 	scim_router.approve_domain(text, text, boolean),
 	scim_router.unapprove_domain(text, text),

@@ -44,6 +44,7 @@ INSERT INTO allowed (fn, security, settings, grantees) VALUES
 	('scim._cursor_key_text(anyelement)', 'invoker', 'search_path=pg_catalog, pg_temp', ''),
 	('scim._cursor_param(jsonb)', 'invoker', 'search_path=pg_catalog, pg_temp', ''),
 	('scim._discovery_list(jsonb)', 'invoker', 'search_path=pg_catalog, pg_temp', ''),
+	('scim._dispatch(text,boolean)', 'invoker', 'search_path=pg_catalog, scim, pg_temp; log_min_error_statement=panic; log_error_verbosity=terse', ''),
 	('scim._error(integer,text,text)', 'invoker', 'search_path=pg_catalog, pg_temp', ''),
 	('scim._etag_matches(text,bigint)', 'invoker', 'search_path=pg_catalog, pg_temp', ''),
 	('scim._generate_token()', 'invoker', '', ''),
@@ -101,6 +102,7 @@ INSERT INTO allowed (fn, security, settings, grantees) VALUES
 	('scim._user_insert(scim.users)', 'invoker', 'search_path=pg_catalog, scim, pg_temp', ''),
 	('scim._user_update(scim.users)', 'invoker', 'search_path=pg_catalog, scim, pg_temp', ''),
 	('scim._users_before_write()', 'invoker', 'search_path=pg_catalog, scim, pg_temp', ''),
+	('scim._valid_base_url(text)', 'invoker', 'search_path=pg_catalog, pg_temp', ''),
 	('scim._within_operation_limit(jsonb)', 'invoker', '', ''),
 	('scim._worker_activity()', 'invoker', '', 'scim_admin,scim_reader'),
 	('scim._worker_check()', 'invoker', '', ''),
@@ -112,7 +114,7 @@ INSERT INTO allowed (fn, security, settings, grantees) VALUES
 	('scim.cursor_decode(text)', 'definer', 'search_path=pg_catalog, scim, pg_temp', ''),
 	('scim.cursor_encode(jsonb)', 'definer', 'search_path=pg_catalog, scim, pg_temp', ''),
 	('scim.deprovision_user(text,text,text)', 'definer', 'search_path=pg_catalog, scim, pg_temp', ''),
-	('scim.dispatch_routed(jsonb,jsonb)', 'invoker', '', 'scim_proxy'),
+	('scim.dispatch_routed(text,text,boolean)', 'definer', 'search_path=pg_catalog, scim, pg_temp; log_min_error_statement=panic; log_error_verbosity=terse', 'scim_proxy'),
 	('scim.domain_approved(text,text)', 'definer', 'search_path=pg_catalog, scim, pg_temp', 'scim_admin,scim_reader'),
 	('scim.email_domain(text)', 'invoker', '', 'PUBLIC,scim_admin,scim_reader'),
 	('scim.filter_match(text,jsonb)', 'invoker', '', 'PUBLIC'),
@@ -140,7 +142,8 @@ INSERT INTO allowed (fn, security, settings, grantees) VALUES
 	('scim.unapprove_domain(text,text)', 'definer', 'search_path=pg_catalog, scim, pg_temp', 'scim_admin'),
 	('scim.user_groups(uuid)', 'invoker', 'search_path=pg_catalog, scim, pg_temp', 'scim_admin,scim_reader'),
 	('scim.user_resource(scim.users,text,text)', 'invoker', '', 'scim_admin,scim_reader'),
-	('scim_api.dispatch(jsonb)', 'definer', 'search_path=pg_catalog, scim, pg_temp; log_min_error_statement=panic; log_error_verbosity=terse', 'scim_client,scim_proxy'),
+	('scim_api.dispatch(jsonb)', 'definer', 'search_path=pg_catalog, scim, pg_temp; log_min_error_statement=panic; log_error_verbosity=terse', 'scim_client'),
+	('scim_api.dispatch(text)', 'definer', 'search_path=pg_catalog, scim, pg_temp; log_min_error_statement=panic; log_error_verbosity=terse', 'scim_client'),
 	('scim_api.pre_request()', 'invoker', 'search_path=pg_catalog, pg_temp', 'scim_client');
 
 CREATE TEMP VIEW catalog AS

@@ -8,6 +8,9 @@
 #   isolation  test/isolation/specs/*.spec (pg_isolation_regress)
 #   nginx      deploy/check-nginx.sh (nginx -t of the shipped configuration)
 #   tap        test/t/*.pl (PostgreSQL::Test::Cluster: worker, restarts, PostgREST replay)
+#   soak       bench/soak/run.sh for 60 s (SOAK_SECONDS): 16 clients of mixed
+#              IdP traffic while backends are terminated and the server is
+#              restarted once; each of its checks counts as a test
 #
 # Counting: a pgTAP assertion or a TAP test is one test; a pg_regress or
 # isolation test without TAP lines is one test; a pg_regress file whose
@@ -16,7 +19,7 @@
 # extension is built and installed.
 #
 # While developing, narrow the run: SUITES="regress isolation" (default: all
-# of unit regress isolation nginx tap), REGRESS="50_handle 40_patch" (default:
+# of unit regress isolation nginx tap soak), REGRESS="50_handle 40_patch" (default:
 # every sql/*.sql), SPECS="..." and TAP="test/t/80_upgrade.pl" likewise.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -50,7 +53,7 @@ count_tap() {
 }
 
 section() { printf '\n=== %s ===\n' "$1"; }
-SUITES=${SUITES:-unit regress isolation nginx tap}
+SUITES=${SUITES:-unit regress isolation nginx tap soak}
 want() { case " $SUITES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 # --- unit ------------------------------------------------------------------
@@ -159,6 +162,23 @@ if want tap && [ -x tools/run-tap.sh ] && ls test/t/*.pl >/dev/null 2>&1; then
 	count_tap "tap" "$WORK/tap.out"
 	if [ "$tap_rc" -ne 0 ] && [ "$notok" -eq 0 ]; then
 		failed=$((failed + 1)); failures+=("TAP suite exited $tap_rc")
+	fi
+fi
+
+# --- soak ------------------------------------------------------------------
+if want soak && [ -x bench/soak/run.sh ]; then
+	section "soak under faults (bench/soak/run.sh, ${SOAK_SECONDS:-60} s)"
+	# its own cluster (it restarts it), on a port of ours; the request rate
+	# is capped so that the replay of the journal stays within seconds.
+	# The races over shared users and groups run too (SOAK_SHARED=1): before
+	# #15.12 they found its 500 (a DELETE racing a group PATCH adding the
+	# user: 23503).
+	SOAK_PORT=${SOAK_PORT:-$((PORT + 2))} SOAK_RATE=${SOAK_RATE:-300} SOAK_SHARED=${SOAK_SHARED:-1} \
+		bench/soak/run.sh "${SOAK_SECONDS:-60}" 2>&1 | tee "$WORK/soak.out"
+	soak_rc=${PIPESTATUS[0]}
+	count_tap "soak" "$WORK/soak.out"
+	if [ "$soak_rc" -ne 0 ] && [ "$notok" -eq 0 ]; then
+		failed=$((failed + 1)); failures+=("soak exited $soak_rc")
 	fi
 fi
 

@@ -24,7 +24,7 @@ INSERT INTO scim.workspaces (name) VALUES ('default');
 
 -- Approved e-mail domains, stored normalised (lower case, ASCII/punycode).
 CREATE TABLE scim.approved_domains (
-	workspace			text NOT NULL REFERENCES scim.workspaces (name) ON UPDATE CASCADE ON DELETE CASCADE,
+	workspace			text NOT NULL DEFAULT 'default' REFERENCES scim.workspaces (name) ON UPDATE CASCADE ON DELETE CASCADE,
 	domain				text NOT NULL CHECK (domain = lower(domain)),
 	include_subdomains	boolean NOT NULL DEFAULT false,
 	approved_at			timestamptz NOT NULL DEFAULT now(),
@@ -37,7 +37,7 @@ COMMENT ON COLUMN scim.approved_domains.include_subdomains IS 'true: any subdoma
 -- token_id is the public lookup part, secret_hash the SHA-256 of the whole token.
 CREATE TABLE scim.tokens (
 	token_id			text PRIMARY KEY CHECK (token_id ~ '^[0-9a-f]{24}$'),
-	workspace			text NOT NULL REFERENCES scim.workspaces (name) ON UPDATE CASCADE ON DELETE CASCADE,
+	workspace			text NOT NULL DEFAULT 'default' REFERENCES scim.workspaces (name) ON UPDATE CASCADE ON DELETE CASCADE,
 	name				text NOT NULL,
 	secret_hash			bytea NOT NULL CHECK (octet_length(secret_hash) = 32),
 	created_at			timestamptz NOT NULL DEFAULT now(),
@@ -50,7 +50,10 @@ COMMENT ON TABLE scim.tokens IS 'SCIM bearer tokens: only a SHA-256 hash is stor
 -- Users.  See doc/CONTRACTS.md for which SCIM attribute lives where.
 CREATE TABLE scim.users (
 	id					uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-	workspace			text NOT NULL REFERENCES scim.workspaces (name) ON UPDATE CASCADE,
+	-- 'default' like every function's workspace argument: a plain INSERT
+	-- without it lands in the default workspace (the users trigger checks
+	-- the domain against that workspace's approved domains)
+	workspace			text NOT NULL DEFAULT 'default' REFERENCES scim.workspaces (name) ON UPDATE CASCADE,
 	user_name			text NOT NULL CHECK (user_name <> ''),
 	external_id			text,
 	given_name			text,

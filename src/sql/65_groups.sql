@@ -19,7 +19,7 @@
 
 CREATE TABLE scim.groups (
 	id					uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-	workspace			text NOT NULL REFERENCES scim.workspaces (name) ON UPDATE CASCADE,
+	workspace			text NOT NULL DEFAULT 'default' REFERENCES scim.workspaces (name) ON UPDATE CASCADE,
 	display_name		text NOT NULL CHECK (btrim(display_name) <> ''),
 	external_id			text,
 	attributes			jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(attributes) = 'object'),

@@ -4,11 +4,19 @@
 -- PostgREST exposes (db-schemas = "scim_api"):
 --   "application/scim+json"   a domain over jsonb: PostgREST (>= 12) serves a
 --                             function returning it as that media type
---   scim_api.dispatch(jsonb)  the one RPC behind https://<host>/scim/v2/*;
+--   scim_api.dispatch(text)   the one RPC behind https://<host>/scim/v2/*;
 --                             nginx turns every SCIM request into
---                             POST /rpc/dispatch and moves the original
---                             method, URI and Authorization into
---                             X-Scim-Method, X-Scim-Uri and X-Scim-Token
+--                             POST /rpc/dispatch with Content-Type
+--                             text/plain (the raw body, JSON or not) and
+--                             moves the original method, URI and
+--                             Authorization into X-Scim-Method, X-Scim-Uri
+--                             and X-Scim-Token
+--   scim_api.dispatch(jsonb)  the same for proxies still sending
+--                             application/json (0.2.0's contract; kept for
+--                             0.3.x, to be dropped after it)
+--   scim._dispatch            what both run: headers, base URL, scim.handle,
+--                             response settings (the one place that reads
+--                             the request headers)
 --   scim_api.pre_request()    optional db-pre-request hook
 -- Its anonymous role scim_client may execute these and nothing else.  The
 -- login role PostgREST connects as ("authenticator") is not created here:
@@ -24,7 +32,36 @@ CREATE DOMAIN scim_api."application/scim+json" AS jsonb;
 COMMENT ON DOMAIN scim_api."application/scim+json" IS
 	'SCIM media type (RFC 7644 section 8.1); a PostgREST media type handler';
 
--- scim_api.dispatch(jsonb): one PostgREST request -> scim.handle -> response.
+-- scim._valid_base_url(url): is url an absolute SCIM base URL that may be
+-- put into Location and meta.location?  Only "http" or "https", "://", a
+-- host name (dot-separated labels of letters, digits and inner hyphens, at
+-- most 63 characters each), an IPv4 address or a bracketed IPv6 address, an
+-- optional port 1-65535, and an optional path prefix of "/"-separated
+-- segments of unreserved characters (letters, digits, "-", ".", "_", "~").
+-- The headers dispatch builds it from (X-Scim-Uri, X-Forwarded-Host,
+-- X-Forwarded-Proto) are the client's to choose whenever a proxy passes them
+-- on; anything else (quotes, angle brackets, spaces, userinfo, a query or
+-- fragment, percent-escapes, a host list) leaves locations relative.
+CREATE FUNCTION scim._valid_base_url(url text) RETURNS boolean
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.length(url) <= 2048
+	   AND url OPERATOR(pg_catalog.~) ('^[Hh][Tt][Tt][Pp][Ss]?://'
+			|| '([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*'
+			|| '|\[[0-9A-Fa-f:.]{2,45}\])'
+			|| '(:[0-9]{1,5})?'
+			|| '(/[A-Za-z0-9._~-]+)*$')
+	   AND pg_catalog.length(pg_catalog.substring(url, '^[A-Za-z]+://([^/:[]+|\[[^]]*\])')) <= 253
+	   AND coalesce(pg_catalog.substring(url, '^[A-Za-z]+://(?:[^/:[]+|\[[^]]*\]):([0-9]+)')::integer
+					BETWEEN 1 AND 65535, true)
+$$;
+COMMENT ON FUNCTION scim._valid_base_url(text) IS
+	'true when url is http(s)://host[:port][/path] of safe characters only: what dispatch accepts as a base URL built from request headers';
+
+-- scim._dispatch(req_text, from_json): one PostgREST request -> scim.handle
+-- -> response.  Both scim_api.dispatch variants call it; it is the one
+-- place that reads the request headers.
 --
 -- Reads the request.headers setting PostgREST fills (lower-cased names):
 --   x-scim-method  the IdP's method (GET, POST, PUT, PATCH, DELETE)
@@ -34,12 +71,19 @@ COMMENT ON DOMAIN scim_api."application/scim+json" IS
 --                  rest of the path is percent-decoded, the query stays raw
 --   x-scim-token   the IdP's Authorization value, "Bearer <token>"
 -- and passes the other headers on (If-Match, ...) with authorization set to
--- x-scim-token.  The body arrives parsed; PostgREST turns an empty body into
--- {}, which is passed on as NULL for GET, HEAD and DELETE.  Unless the
--- administrator set scim_provision.base_url, the base URL the IdP used
--- (X-Forwarded-Proto, X-Forwarded-Host and the stripped base) is set as
+-- x-scim-token.  req_text is the body as the IdP sent it (from_json false:
+-- dispatch(text), PostgREST passes an empty body as '') or PostgREST's
+-- re-rendering of a parsed JSON body (from_json true: dispatch(jsonb), an
+-- empty body arrives as {}); either kind of "no body" is passed on as NULL
+-- ({} only on GET, HEAD and DELETE).  A body that is not JSON reaches
+-- scim.handle, which answers 400 invalidSyntax and logs it.
+--
+-- Unless the administrator set scim_provision.base_url, the base URL the IdP
+-- used (an absolute X-Scim-Uri's own, else X-Forwarded-Proto ://
+-- X-Forwarded-Host, then the stripped base path) is set as
 -- scim_provision.base_url for the request, so meta.location and Location
--- are absolute.
+-- are absolute; when it is not a valid base URL (scim._valid_base_url) the
+-- locations stay relative.
 --
 -- Sets response.status and response.headers (a JSON array of single-key
 -- objects: Content-Type, Location, ETag, WWW-Authenticate) and returns the
@@ -48,12 +92,12 @@ COMMENT ON DOMAIN scim_api."application/scim+json" IS
 -- (scim.handle rolls the attempt back and logs it).  A request without
 -- X-Scim-Method or X-Scim-Uri is answered 400; an error escaping scim.handle
 -- is answered 500 with a generic detail, logged, and reported to the server
--- log.  SECURITY DEFINER: scim_client has no access to schema scim.  Its
--- server-log reports carry neither the statement nor the context (the log
--- policy of scim.handle, 55_handle.sql).
-CREATE FUNCTION scim_api.dispatch(jsonb)
-	RETURNS scim_api."application/scim+json"
-	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+-- log.  Not SECURITY DEFINER itself: the scim_api functions that call it are.
+-- Its server-log reports carry neither the statement nor the context (the
+-- log policy of scim.handle, 55_handle.sql).
+CREATE FUNCTION scim._dispatch(req_text text, from_json boolean)
+	RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, scim, pg_temp
 	SET log_min_error_statement = panic
 	SET log_error_verbosity = terse
@@ -77,6 +121,7 @@ DECLARE
 	hname		text;
 	hvalue		text;
 	origin		text;
+	fwd_proto	text;
 	auth_value	jsonb;
 	err_state	text;
 	err_msg		text;
@@ -180,23 +225,30 @@ BEGIN
 					fwd := fwd || pg_catalog.jsonb_build_object('authorization', auth_value);
 				END IF;
 
-				-- PostgREST hands an empty body over as {}
-				IF $1 IS NULL OR ($1 = '{}'::jsonb AND method IN ('GET', 'HEAD', 'DELETE')) THEN
+				-- no body: '' as text/plain, {} as JSON (PostgREST's rendering
+				-- of an empty JSON body)
+				IF req_text IS NULL OR (NOT from_json AND req_text = '')
+				   OR (from_json AND req_text = '{}' AND method IN ('GET', 'HEAD', 'DELETE')) THEN
 					req_body := NULL;
 				ELSE
-					req_body := $1::text;
+					req_body := req_text;
 				END IF;
 
 				-- The SCIM base URL as the IdP sees it: an absolute URI's own,
-				-- else X-Forwarded-Proto :// X-Forwarded-Host (set by the
-				-- proxy) followed by the base path.  Unless the administrator
-				-- set scim_provision.base_url, scim.handle builds meta.location
-				-- and Location from it for this request.
-				IF base ~* '^https?://[^/?#]+' THEN
+				-- else X-Forwarded-Proto (https when absent) :// X-Forwarded-Host
+				-- followed by the base path.  Unless the administrator set
+				-- scim_provision.base_url, scim.handle builds meta.location and
+				-- Location from it for this request.  Every part comes from a
+				-- request header: anything but a plain http(s)://host[:port]
+				-- [/path] leaves the locations relative.
+				IF base ~ '^[A-Za-z][A-Za-z0-9+.-]*:' THEN
 					origin := base;
-				ELSIF (req_headers ->> 'x-forwarded-host') ~ '^[A-Za-z0-9.-]+(:[0-9]{1,5})?$' THEN
-					origin := CASE WHEN pg_catalog.lower(req_headers ->> 'x-forwarded-proto') = 'http' THEN 'http' ELSE 'https' END
-						|| '://' || (req_headers ->> 'x-forwarded-host') || base;
+				ELSIF pg_catalog.jsonb_typeof(req_headers -> 'x-forwarded-host') = 'string' THEN
+					fwd_proto := coalesce(nullif(pg_catalog.lower(pg_catalog.btrim(req_headers ->> 'x-forwarded-proto')), ''), 'https');
+					origin := fwd_proto || '://' || (req_headers ->> 'x-forwarded-host') || base;
+				END IF;
+				IF NOT coalesce(scim._valid_base_url(origin), false) THEN
+					origin := NULL;
 				END IF;
 				IF origin IS NOT NULL AND coalesce(pg_catalog.current_setting('scim_provision.base_url', true), '') = '' THEN
 					BEGIN
@@ -295,8 +347,49 @@ BEGIN
 	RETURN out_body;
 END;
 $$;
+COMMENT ON FUNCTION scim._dispatch(text, boolean) IS
+	'What both scim_api.dispatch variants run: the proxy''s headers to scim.handle and its answer to response.status/response.headers';
+
+-- scim_api.dispatch(text): the PostgREST entry point.  nginx sends the IdP's
+-- body untouched with Content-Type: text/plain; PostgREST hands a text/plain
+-- body to a function with a single unnamed text parameter as it is, so a
+-- body that is not JSON is answered by scim.handle (400 invalidSyntax, a
+-- System Log row) instead of by PostgREST.  SECURITY DEFINER: scim_client
+-- has no access to schema scim.  Same log policy as scim._dispatch.
+CREATE FUNCTION scim_api.dispatch(text)
+	RETURNS scim_api."application/scim+json"
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, scim, pg_temp
+	SET log_min_error_statement = panic
+	SET log_error_verbosity = terse
+AS $$
+BEGIN
+	RETURN scim._dispatch($1, false);
+END;
+$$;
+COMMENT ON FUNCTION scim_api.dispatch(text) IS
+	'PostgREST entry point: POST /rpc/dispatch, Content-Type text/plain (the raw body), with X-Scim-Method, X-Scim-Uri and X-Scim-Token set by the proxy; calls scim.handle and answers with its status, headers and SCIM body';
+
+-- scim_api.dispatch(jsonb): the 0.2.0 entry point, for a proxy that still
+-- sends Content-Type: application/json (PostgREST then refuses a body that
+-- is not JSON itself, in its own error format and without a System Log
+-- row).  Same log policy as scim._dispatch.  PostgREST picks the variant by Content-Type (a single unnamed
+-- parameter: text for text/plain, json/jsonb for application/json), so the
+-- two are never ambiguous to it.  Kept through 0.3.x; deploy/README.md says
+-- how to switch.
+CREATE FUNCTION scim_api.dispatch(jsonb)
+	RETURNS scim_api."application/scim+json"
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, scim, pg_temp
+	SET log_min_error_statement = panic
+	SET log_error_verbosity = terse
+AS $$
+BEGIN
+	RETURN scim._dispatch($1::text, true);
+END;
+$$;
 COMMENT ON FUNCTION scim_api.dispatch(jsonb) IS
-	'PostgREST entry point: POST /rpc/dispatch with X-Scim-Method, X-Scim-Uri and X-Scim-Token set by the proxy; calls scim.handle and answers with its status, headers and SCIM body';
+	'Deprecated PostgREST entry point (Content-Type application/json): as scim_api.dispatch(text) for a parsed JSON body; kept for 0.3.x';
 
 -- scim_api.pre_request(): optional PostgREST db-pre-request hook.  It refuses
 -- a request without "X-Scim-Token: Bearer <token>" before dispatch runs, as
@@ -338,9 +431,10 @@ COMMENT ON FUNCTION scim_api.pre_request() IS
 	'Optional PostgREST db-pre-request: refuses a request without "X-Scim-Token: Bearer ..." early with 401 (PostgREST error shape, not logged)';
 
 -- Privileges: PostgREST's anonymous role may use scim_api and nothing in scim.
-REVOKE ALL ON FUNCTION scim_api.dispatch(jsonb), scim_api.pre_request() FROM PUBLIC;
+REVOKE ALL ON FUNCTION scim_api.dispatch(text), scim_api.dispatch(jsonb), scim_api.pre_request() FROM PUBLIC;
+REVOKE ALL ON FUNCTION scim._dispatch(text, boolean), scim._valid_base_url(text) FROM PUBLIC;
 GRANT USAGE ON SCHEMA scim_api TO scim_client;
-GRANT EXECUTE ON FUNCTION scim_api.dispatch(jsonb), scim_api.pre_request() TO scim_client;
+GRANT EXECUTE ON FUNCTION scim_api.dispatch(text), scim_api.dispatch(jsonb), scim_api.pre_request() TO scim_client;
 REVOKE ALL ON SCHEMA scim FROM scim_client;
 REVOKE ALL ON ALL TABLES IN SCHEMA scim FROM scim_client;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA scim FROM scim_client;

@@ -18,30 +18,32 @@ BEGIN
 END
 $roles$;
 
--- scim.dispatch_routed(request_headers, request_body): scim_api.dispatch for
--- a request that PostgREST received on the router.  The router's session
--- holds request.headers; this connection does not, so the router passes the
--- headers (PostgREST's request.headers object) and the body it was given.
--- They are set for this transaction and scim_api.dispatch answers exactly as
--- it does for a direct call: status, headers (response.headers as
--- scim_api.dispatch set it, text) and body.  PL/Proxy runs each call in its
--- own transaction, so nothing leaks into the next request.  Not SECURITY
--- DEFINER (every name is schema-qualified): it runs as the router's role,
--- which may execute scim_api.dispatch, itself SECURITY DEFINER.
-CREATE FUNCTION scim.dispatch_routed(request_headers jsonb, request_body jsonb,
+-- scim.dispatch_routed(request_headers, request_body, from_json): the node's
+-- scim._dispatch for a request that PostgREST received on the router.  The
+-- router's session holds request.headers; this connection does not, so the
+-- router passes that setting's text as PostgREST set it (duplicate headers
+-- included) and the body, raw (scim_api.dispatch(text), from_json false) or
+-- parsed (dispatch(jsonb), true).  They are set for this transaction and
+-- scim._dispatch answers exactly as for a direct call: status, headers
+-- (response.headers as it set them, text) and body.  PL/Proxy runs each
+-- call in its own transaction, so nothing leaks into the next request.
+-- SECURITY DEFINER with the entry points' log policy: the router's role
+-- may run this and nothing of scim_api.
+CREATE FUNCTION scim.dispatch_routed(request_headers text, request_body text, from_json boolean,
 									 OUT status integer, OUT headers text, OUT body jsonb)
-	LANGUAGE plpgsql VOLATILE
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, scim, pg_temp
+	SET log_min_error_statement = panic
+	SET log_error_verbosity = terse
 AS $$
 BEGIN
-	PERFORM pg_catalog.set_config('request.headers', coalesce(request_headers::text, ''), true);
-	body := scim_api.dispatch(request_body);
+	PERFORM pg_catalog.set_config('request.headers', coalesce(request_headers, ''), true);
+	body := scim._dispatch(request_body, coalesce(from_json, false));
 	status := nullif(pg_catalog.current_setting('response.status', true), '')::integer;
 	headers := nullif(pg_catalog.current_setting('response.headers', true), '');
 END;
 $$;
-COMMENT ON FUNCTION scim.dispatch_routed(jsonb, jsonb) IS
-	'scim_api.dispatch for a request a router (scim_provision_router) forwards: PostgREST''s request headers and body in, status, response headers and SCIM body out';
-REVOKE ALL ON FUNCTION scim.dispatch_routed(jsonb, jsonb) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION scim.dispatch_routed(jsonb, jsonb) TO scim_proxy;
-GRANT USAGE ON SCHEMA scim_api TO scim_proxy;
-GRANT EXECUTE ON FUNCTION scim_api.dispatch(jsonb) TO scim_proxy;
+COMMENT ON FUNCTION scim.dispatch_routed(text, text, boolean) IS
+	'scim._dispatch for a request a router (scim_provision_router) forwards: PostgREST''s request.headers and body in, status, response headers and SCIM body out';
+REVOKE ALL ON FUNCTION scim.dispatch_routed(text, text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION scim.dispatch_routed(text, text, boolean) TO scim_proxy;

@@ -57,8 +57,11 @@ like($token, qr/^\S{20,}$/, 'a SCIM token for workspace default');
 # PostgREST stand-in
 # ---------------------------------------------------------------------------
 
+# QueryBuilder.callPlanToQuery: a single unnamed parameter is passed as
+# $1::<its type>; Plan.findProc picks the dispatch variant whose type fits
+# the Content-Type (text/plain: text, application/json: json/jsonb)
 my $main_query =
-	q{WITH pgrst_source AS (SELECT pgrst_call.pgrst_scalar FROM (SELECT "scim_api"."dispatch"(:'body'::jsonb) pgrst_scalar) pgrst_call) }
+	q{WITH pgrst_source AS (SELECT pgrst_call.pgrst_scalar FROM (SELECT "scim_api"."dispatch"(:'body'::ARGTYPE) pgrst_scalar) pgrst_call) }
   . q{SELECT null::bigint AS total_result_set, 1 AS page_total, }
   . q{"scim_api"."application/scim+json"(_postgrest_t.pgrst_scalar) AS body, }
   . q{nullif(current_setting('response.headers', true), '') AS response_headers, }
@@ -99,16 +102,28 @@ sub postgrest
 		headers => { 'www-authenticate' => 'Bearer error="invalid_token"' })
 	  if exists $h{authorization};
 
+	# MediaType.hs: a missing Content-Type is JSON; Payload.hs: text/plain
+	# is passed raw (RawPay) to a single unnamed text parameter
 	my $ct = $h{'content-type'} // 'application/json';
-	return pgrst_error(415, 'PGRST102', "Content-Type not acceptable: $ct")
-	  unless $ct =~ m{^application/json\b}i;
+	my $argtype;
+	if ($ct =~ m{^application/json\b}i) { $argtype = 'jsonb'; }
+	elsif ($ct =~ m{^text/plain\b}i) { $argtype = 'text'; }
+	else { return pgrst_error(400, 'PGRST102', "Content-Type not acceptable: $ct"); }
 	my $accept = $h{accept} // '*/*';
 	return pgrst_error(406, 'PGRST107', "None of these media types are available: $accept")
 	  unless $accept =~ m{^(application/scim\+json|application/json|\*/\*)\b}i;
 
-	# Payload.hs: an empty body on /rpc is {}; a JSON scalar becomes []
+	# Payload.hs: an empty JSON body on /rpc is {}; a JSON scalar becomes [];
+	# a text/plain body is passed as it is, '' when empty
 	my $body = $req{body} // '';
-	if ($body eq '')
+	if ($argtype eq 'text')
+	{
+		# PostgreSQL's text input refuses bytes that are not UTF-8
+		my $copy = $body;
+		return pgrst_error(400, '22021', 'invalid byte sequence for encoding "UTF8"')
+		  unless utf8::decode($copy);
+	}
+	elsif ($body eq '')
 	{
 		$body = '{}';
 	}
@@ -118,6 +133,7 @@ sub postgrest
 		return pgrst_error(400, 'PGRST102', 'Empty or invalid json') if $@;
 		$body = '[]' unless ref $v eq 'HASH' || ref $v eq 'ARRAY';
 	}
+	(my $query = $main_query) =~ s/ARGTYPE/$argtype/;
 
 	delete $h{cookie};
 	my $headers_json = $json->encode(\%h);
@@ -130,7 +146,7 @@ sub postgrest
 		  . q{set_config('request.method', 'POST', true), set_config('request.path', '/rpc/dispatch', true), }
 		  . q{set_config('request.headers', :'hdrs', true), set_config('request.cookies', '{}', true) \gset},
 		($pre_request ? 'select "scim_api"."pre_request"() \gset' : ()),
-		$main_query,
+		$query,
 		'COMMIT;', '');
 
 	my ($out, $err) = ('', '');
@@ -225,7 +241,7 @@ sub via_nginx_headers
 		'Host' => 'scim_postgrest',
 		'X-Scim-Method' => $method,
 		'X-Scim-Uri' => $uri,
-		'Content-Type' => 'application/json',
+		'Content-Type' => 'text/plain',
 		'Accept' => 'application/scim+json',
 		'X-Forwarded-Host' => 'scim.example.com',
 		'X-Forwarded-Proto' => 'https',
@@ -426,6 +442,32 @@ $r = scim('DELETE', "/scim/v2/Users/$dee");
 is_scim_error($r, 404, undef, 'nor delete it');
 is(q_(qq{SELECT active::text FROM scim.users WHERE id = '$dee'}), 'true', 'it is untouched');
 
+# -- a body that is not JSON: answered and logged by the extension -------------
+$log_before = log_count();
+$users_before = q_('SELECT count(*) FROM scim.users');
+$r = scim('POST', '/scim/v2/Users', body => '{"userName": "nojson@example.com", ');
+is_scim_error($r, 400, 'invalidSyntax', 'a body that is not JSON (text/plain, dispatch(text)): SCIM 400 invalidSyntax');
+is(log_count(), $log_before + 1, 'a body that is not JSON: its System Log row is committed');
+is(q_('SELECT count(*) FROM scim.users'), $users_before, 'a body that is not JSON: nothing else');
+$r = scim('PATCH', "/scim/v2/Users/$bob", body => 'op=replace&title=x');
+is_scim_error($r, 400, 'invalidSyntax', 'PATCH with a form body: SCIM 400 invalidSyntax');
+
+# -- 0.2.0's contract: a proxy still sending application/json -------------------
+my %legacy = (headers => { 'Content-Type' => 'application/json' });
+$r = scim('GET', "/scim/v2/Users/$bob", %legacy);
+is_deeply([ $r->{status}, $r->{body}{userName} ], [ 200, 'bob@example.com' ],
+	'application/json reaches dispatch(jsonb): GET /Users/{id} 200');
+$r = scim('PATCH', "/scim/v2/Users/$bob", %legacy, body => {
+	schemas => ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+	Operations => [ { op => 'replace', path => 'title', value => 'Legacy' } ] });
+is($r->{status}, 200, 'application/json: PATCH 200');
+is(q_(qq{SELECT title FROM scim.users WHERE id = '$bob'}), 'Legacy', 'application/json: the PATCH is committed');
+$log_before = log_count();
+$r = scim('POST', '/scim/v2/Users', %legacy, body => '{"userName": ');
+ok($r->{pgrst_error} && $r->{status} == 400,
+	'application/json: a body that is not JSON is refused by PostgREST itself (why nginx now sends text/plain)');
+is(log_count(), $log_before, 'application/json: that refusal leaves no System Log row');
+
 # -- the optional pre-request hook ----------------------------------------------
 $log_before = log_count();
 $r = scim('GET', '/scim/v2/Users', token => undef, pre_request => 1);
@@ -445,7 +487,7 @@ my $have_openssl = (system('openssl version >/dev/null 2>&1') == 0);
 
 SKIP:
 {
-	skip 'nginx, curl or openssl missing', 29 unless $nginx && $have_curl && $have_openssl;
+	skip 'nginx, curl or openssl missing', 42 unless $nginx && $have_curl && $have_openssl;
 
 	my $dir = PostgreSQL::Test::Utils::tempdir('nginx');
 	my $upstream_port = PostgreSQL::Test::Cluster::get_free_port();
@@ -540,8 +582,8 @@ EOF
 	is("$f->{method} $f->{target}", 'POST /rpc/dispatch', 'nginx forwards POST /rpc/dispatch without the query string');
 	is_deeply(
 		[ @{ $f->{headers} }{qw(x-scim-method x-scim-uri x-scim-token content-type accept x-forwarded-host x-forwarded-proto)} ],
-		[ 'GET', "/scim/v2/Users?$filter_ann", "Bearer $token", 'application/json', 'application/scim+json', 'scim.example.com', 'https' ],
-		'nginx forwards method, URI, token, JSON content type, SCIM accept, forwarded host and scheme');
+		[ 'GET', "/scim/v2/Users?$filter_ann", "Bearer $token", 'text/plain', 'application/scim+json', 'scim.example.com', 'https' ],
+		'nginx forwards method, URI, token, text/plain content type, SCIM accept, forwarded host and scheme');
 	ok(!exists $f->{headers}{authorization}, 'nginx removes Authorization');
 	is($f->{body}, '', 'a GET reaches PostgREST with an empty body');
 
@@ -563,6 +605,17 @@ EOF
 	ok(!exists $h->{headers}{'content-range'} && !exists $h->{headers}{'content-location'},
 		'PostgREST-only response headers are hidden');
 	is($last_forwarded->()->{body}, $json->encode($create), 'the body reaches PostgREST byte for byte');
+
+	$h = $curl->('POST', "$base/Users", token => $token, body => user_body(userName => 'fwd@example.com'),
+		args => [ '-H', 'X-Forwarded-Host: evil.example"><x>', '-H', 'X-Forwarded-Proto: javascript',
+				  '-H', 'X-Scim-Uri: https://evil.example/scim/v2/Users' ]);
+	is_deeply([ $h->{status}, $h->{headers}{location}, $h->{body}{meta}{location} ],
+		[ 201, "https://scim.example.com/scim/v2/Users/$h->{body}{id}", "https://scim.example.com/scim/v2/Users/$h->{body}{id}" ],
+		'a client\'s own X-Forwarded-Host, X-Forwarded-Proto and X-Scim-Uri are replaced by nginx\'s');
+
+	$h = $curl->('POST', "$base/Users", token => $token, body => '{"userName": "half');
+	is_deeply([ $h->{status}, $h->{body}{scimType}, $h->{headers}{'content-type'} ], [ 400, 'invalidSyntax', 'application/scim+json' ],
+		'curl POST with a body that is not JSON: a SCIM 400 invalidSyntax from the extension');
 
 	$h = $curl->('PATCH', "$base/Users/$eve", token => $token, body => {
 		schemas => ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
@@ -599,6 +652,45 @@ EOF
 	$h = $curl->('POST', "http://scim.example.com:$http_port/scim/v2/Users", token => $token);
 	is_deeply([ $h->{status}, $h->{headers}{location} ], [ 308, "https://scim.example.com/scim/v2/Users" ],
 		'plain HTTP: 308 to https (method and body kept)');
+
+	system(@nginx, '-s', 'stop');
+
+	# -- Part 3: the rate limits, with small numbers ----------------------------
+	# The shipped site again, its per-token limit lowered to 1 request a
+	# minute with a burst of 4: the first 5 requests of a token pass, the
+	# 6th is refused by nginx itself.
+	my $limited = $site;
+	my $m = 0;
+	$m += $limited =~ s/(zone=scim_per_token:\S+\s+rate=)600r\/m;/${1}1r\/m;/;
+	$m += $limited =~ s/(limit_req\s+zone=scim_per_token\s+burst=)120\b/${1}4/;
+	is($m, 2, 'the shipped site has the per-token zone and limit the test lowers');
+	my $https2 = PostgreSQL::Test::Cluster::get_free_port();
+	my $http2 = PostgreSQL::Test::Cluster::get_free_port();
+	$limited =~ s/127\.0\.0\.1:$https_port ssl;/127.0.0.1:$https2 ssl;/;
+	$limited =~ s/127\.0\.0\.1:$http_port;/127.0.0.1:$http2;/;
+	open $out, '>', "$dir/site.conf" or die;
+	print $out $limited;
+	close $out;
+	ok(system(@nginx) == 0, 'nginx starts with the lowered limits') or diag(slurp_file("$dir/error.log"));
+	$https_port = $https2;
+	$base = "https://scim.example.com:$https2/scim/v2";
+
+	my $forwarded_before = (slurp_file($record) =~ tr/\n//);
+	my @statuses = map { $curl->('GET', "$base/ServiceProviderConfig", token => $token)->{status} } 1 .. 5;
+	is_deeply(\@statuses, [ (200) x 5 ], 'rate limit: 5 requests of one token (1 + a burst of 4) pass');
+	$h = $curl->('GET', "$base/ServiceProviderConfig", token => $token);
+	is($h->{status}, 429, 'rate limit: the 6th request of that token is 429');
+	is_deeply([ $h->{body}{schemas}, $h->{body}{status} ], [ ['urn:ietf:params:scim:api:messages:2.0:Error'], '429' ],
+		'rate limit: the 429 is a SCIM error document');
+	is($h->{headers}{'content-type'}, 'application/scim+json', 'rate limit: the 429 is application/scim+json');
+	like($h->{headers}{'retry-after'} // '', qr/^[1-9][0-9]*$/, 'rate limit: the 429 carries Retry-After in seconds');
+	$h = $curl->('GET', "$base/ServiceProviderConfig", args => [ '-H', "Authorization: bearer   $token " ]);
+	is($h->{status}, 429, 'rate limit: the same token with "bearer" in another case and more spaces is the same bucket');
+	my $forwarded_after = (slurp_file($record) =~ tr/\n//);
+	is($forwarded_after - $forwarded_before, 5, 'rate limit: refused requests never reach PostgREST');
+	$h = $curl->('GET', "$base/ServiceProviderConfig", token => $acme_token);
+	is($h->{status}, 200, 'rate limit: another token has its own bucket');
+	unlike(slurp_file("$dir/error.log"), qr/\Q$token\E/, 'rate limit: the token is not in nginx\'s error log');
 
 	system(@nginx, '-s', 'stop');
 	kill 'TERM', $pid;

@@ -115,20 +115,23 @@ sub dispatch
 		'user-agent' => $o{agent} // 'OneLogin SCIM',
 		%{ $o{headers} // {} });
 	$h{'x-scim-token'} = $o{auth} // "Bearer $o{token}" if defined $o{token} || defined $o{auth};
+	# PostgREST's two variants: text/plain (the raw body, '' when none, as
+	# deploy/ sends it) or application/json (parsed; {} when none)
+	my $variant = $o{variant} // 'text';
 	my $body = $o{body};
 	$body = $json->encode($body) if ref $body;
-	$body //= '{}';
+	$body //= $variant eq 'text' ? '' : '{}';
 	my $script = join("\n",
 		'BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE;',
 		q{SELECT set_config('role', 'scim_client', true), set_config('request.headers', :'hdrs', true) \gset},
-		q{SELECT scim_api.dispatch(:'body'::jsonb)::text AS b, current_setting('response.headers', true) AS h, current_setting('response.status', true) AS s \gset},
+		qq{SELECT scim_api.dispatch(:'body'::$variant)::text AS b, current_setting('response.headers', true) AS h, current_setting('response.status', true) AS s \\gset},
 		q{\echo :s},
 		q{\echo :h},
 		q{\echo :b},
 		'COMMIT;', '');
 	my ($out, $err) = ('', '');
 	$node->psql('postgres', $script, stdout => \$out, stderr => \$err,
-		extra_params => [ '-v', 'hdrs=' . $json->encode(\%h), '-v', "body=$body" ]);
+		extra_params => [ '-v', 'hdrs=' . ($o{raw_headers} // $json->encode(\%h)), '-v', "body=$body" ]);
 	my ($status, $headers, $raw) = split /\n/, $out, 3;
 	my %hd;
 	my $items = eval { $json->decode($headers // '[]') } // [];
@@ -317,6 +320,11 @@ for my $ws ($on1[0], $on2[0])
 	is($shard_of{$ws}->safe_psql('postgres', qq{SELECT count(*) FROM scim.users WHERE workspace = '$ws' AND user_name = 'dee\@example.com'}),
 		1, "$ws: on its own shard");
 	check($ws, 'GET', '/scim/v2/ServiceProviderConfig', status => 200, name => 'ServiceProviderConfig');
+	check($ws, 'GET', "/scim/v2/Users/$bob", variant => 'jsonb', status => 200, name => 'GET through dispatch(jsonb)');
+	check($ws, 'POST', '/scim/v2/Users', variant => 'jsonb', body => user_body(userName => 'fay@example.com'),
+		status => 201, name => 'POST through dispatch(jsonb)');
+	check($ws, 'POST', '/scim/v2/Users', body => '{"userName": "x@example.com",', status => 400,
+		name => 'a body that is not JSON (dispatch(text))');
 	check($ws, 'DELETE', "/scim/v2/Groups/$g", status => 204, name => 'group delete');
 	check($ws, 'DELETE', "/scim/v2/Users/$cy", status => 204, name => 'user delete');
 	check($ws, 'GET', "/scim/v2/Users/6f1c2a4e-0000-4000-8000-000000000000", status => 404, name => 'unknown id');
@@ -350,7 +358,14 @@ for my $ws ($on1[0], $on2[0])
 			"$name: the other shard saw nothing");
 		same_answer($r, dispatch($s1, 'GET', '/scim/v2/Users', @o), "$name: the same 401 as a single node, byte for byte");
 	}
-	my $r = dispatch($router, 'GET', '/scim/v2/Users', token => $token{ $on1[0] }, headers => { 'x-scim-method' => '' });
+	# request.headers as PostgREST sets it with X-Scim-Token sent twice: the
+	# shard sees the router's text, duplicate included, and refuses it as a node does
+	my $t2 = $token{ $on2[0] };
+	my $dup = qq({"x-scim-method": "GET", "x-scim-uri": "/scim/v2/Users", "x-scim-token": "Bearer $t2", "x-scim-token": "Bearer $t2"});
+	my $r = dispatch($router, 'GET', '/scim/v2/Users', raw_headers => $dup);
+	is($r->{status}, 401, 'X-Scim-Token twice: 401 through the router');
+	same_answer($r, dispatch($s2, 'GET', '/scim/v2/Users', raw_headers => $dup), 'X-Scim-Token twice: the shard\'s answer, byte for byte');
+	$r = dispatch($router, 'GET', '/scim/v2/Users', token => $token{ $on1[0] }, headers => { 'x-scim-method' => '' });
 	same_answer($r, dispatch($s1, 'GET', '/scim/v2/Users', token => $token{ $on1[0] }, headers => { 'x-scim-method' => '' }),
 		'a request without X-Scim-Method: the shard\'s 400');
 }
@@ -462,7 +477,7 @@ for my $ws ($on1[0], $on2[0])
 	($rc, $out, $err) = $router->psql('postgres', qq{SET ROLE scim_client; SELECT scim_router.create_token('x', '$wa')},
 		connstr => $router->connstr('postgres') . ' user=authenticator');
 	like($err, qr/permission denied/, 'scim_client cannot create tokens');
-	($rc, $out, $err) = $router->psql('postgres', qq{SET ROLE scim_client; SELECT scim_router._dispatch(0, '{}', '{}')},
+	($rc, $out, $err) = $router->psql('postgres', qq{SET ROLE scim_client; SELECT scim_router._dispatch(0, '{}', '', false)},
 		connstr => $router->connstr('postgres') . ' user=authenticator');
 	like($err, qr/permission denied/, 'scim_client cannot call the PL/Proxy function itself');
 	($rc, $out, $err) = $router->psql('postgres', qq{SELECT scim_router.create_token('x', '$wa')},
@@ -471,12 +486,12 @@ for my $ws ($on1[0], $on2[0])
 	is($router->safe_psql('postgres', q{SELECT string_agg(p.oid::regprocedure::text, ',' ORDER BY p.oid::regprocedure::text)
 		FROM pg_proc p WHERE has_function_privilege('scim_client', p.oid, 'EXECUTE')
 		AND p.pronamespace IN ('scim_router'::regnamespace, 'scim_api'::regnamespace)}),
-		'scim_api.dispatch(jsonb),scim_api.pre_request()', 'scim_client may run dispatch (and the pre-request hook) only');
-	($rc, $out, $err) = $s1->psql('postgres', q{SELECT scim.dispatch_routed('{}', '{}')},
+		'scim_api.dispatch(jsonb),scim_api.dispatch(text),scim_api.pre_request()', 'scim_client may run dispatch (and the pre-request hook) only');
+	($rc, $out, $err) = $s1->psql('postgres', q{SELECT scim.dispatch_routed('{}', '', false)},
 		connstr => $s1->connstr('postgres') . ' user=scim_router');
 	is($rc, 0, 'on a shard, the router\'s login role runs scim.dispatch_routed');
 	is($s1->safe_psql('postgres', q{SELECT string_agg(r.rolname, ',' ORDER BY r.rolname) FROM pg_roles r
-		WHERE has_function_privilege(r.oid, 'scim.dispatch_routed(jsonb, jsonb)', 'EXECUTE') AND NOT r.rolsuper}),
+		WHERE has_function_privilege(r.oid, 'scim.dispatch_routed(text, text, boolean)', 'EXECUTE') AND NOT r.rolsuper}),
 		'scim_proxy,scim_router', 'on a shard, only scim_proxy (and its members) may run scim.dispatch_routed');
 }
 
