@@ -12,7 +12,7 @@
 \set ON_ERROR_ROLLBACK 1
 \set ON_ERROR_STOP true
 BEGIN;
-SELECT plan(13);
+SELECT plan(14);
 
 SELECT col_default_is('scim', 'users', 'workspace', 'default', 'scim.users.workspace defaults to ''default''');
 SELECT col_default_is('scim', 'groups', 'workspace', 'default', 'scim.groups.workspace defaults to ''default''');
@@ -40,6 +40,10 @@ EXCEPTION WHEN check_violation THEN
 END;
 $$;
 SELECT matches(pg_temp.refusal(), 'workspace "default"', 'the refusal names workspace "default", not "<NULL>"');
+
+SELECT throws_ok($$INSERT INTO scim.users (workspace, user_name, email) VALUES (NULL, 'cy@plain.example', 'cy@plain.example')$$,
+				 '23502', 'null value in column "workspace" of relation "users" violates not-null constraint',
+				 'an explicit NULL workspace is the not-null violation that names the column');
 
 SELECT lives_ok($$INSERT INTO scim.groups (display_name) VALUES ('Plain group')$$, 'a group inserted without workspace');
 SELECT is((SELECT workspace FROM scim.groups WHERE display_name = 'Plain group'), 'default', 'the group is in the default workspace');

@@ -394,6 +394,17 @@ scim_users_before_write(PG_FUNCTION_ARGS)
 	}
 	workspace = text_or_null(values, nulls, C_WORKSPACE);
 
+	/*
+	 * The column is NOT NULL, but a BEFORE trigger runs before that check:
+	 * say what the constraint would, not "workspace <NULL>" further down.
+	 */
+	if (workspace == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("null value in column \"workspace\" of relation \"users\" violates not-null constraint"),
+				 errdetail("Every user belongs to a workspace; leave the column out to use \"default\"."),
+				 errtablecol(trig->tg_relation, IDX(C_WORKSPACE) + 1)));
+
 	/* user type: default from the workspace, canonical case, one of three */
 	if (nulls[IDX(C_USER_TYPE)])
 	{
