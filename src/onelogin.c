@@ -67,6 +67,7 @@ typedef struct TransferState
 	int			retry_after;
 	int			ratelimit_reset;
 	int			ratelimit_remaining;
+	int			total_count;
 } TransferState;
 
 static void
@@ -190,6 +191,7 @@ header_callback(char *buffer, size_t size, size_t nitems, void *userdata)
 		ts->retry_after = -1;
 		ts->ratelimit_reset = -1;
 		ts->ratelimit_remaining = -1;
+		ts->total_count = -1;
 		return n;
 	}
 	colon = memchr(buffer, ':', n);
@@ -247,6 +249,8 @@ header_callback(char *buffer, size_t size, size_t nitems, void *userdata)
 		ts->ratelimit_reset = header_int(value);
 	else if (HEADER_IS("X-RateLimit-Remaining"))
 		ts->ratelimit_remaining = header_int(value);
+	else if (HEADER_IS("Total-Count"))
+		ts->total_count = header_int(value);
 #undef HEADER_IS
 
 	return n;
@@ -322,6 +326,7 @@ onelogin_http_perform(const OneLoginRequest *req, OneLoginResponse *resp)
 	resp->retry_after = -1;
 	resp->ratelimit_reset = -1;
 	resp->ratelimit_remaining = -1;
+	resp->total_count = -1;
 
 	if (!ol_initialized)
 		onelogin_http_init();
@@ -331,6 +336,7 @@ onelogin_http_perform(const OneLoginRequest *req, OneLoginResponse *resp)
 	ts.retry_after = -1;
 	ts.ratelimit_reset = -1;
 	ts.ratelimit_remaining = -1;
+	ts.total_count = -1;
 	errbuf[0] = '\0';
 
 	/* Our own headers; libcurl copies them. */
@@ -475,6 +481,7 @@ onelogin_http_perform(const OneLoginRequest *req, OneLoginResponse *resp)
 	resp->retry_after = ts.retry_after;
 	resp->ratelimit_reset = ts.ratelimit_reset;
 	resp->ratelimit_remaining = ts.ratelimit_remaining;
+	resp->total_count = ts.total_count;
 
 	if (resp->interrupted || (done && result == CURLE_ABORTED_BY_CALLBACK))
 	{
@@ -545,8 +552,12 @@ run_json_parser(const char *json, size_t len, JsonSemAction *sem, bool quote_inp
 	res = pg_parse_json(lex, sem);
 	if (res != JSON_SUCCESS)
 	{
+		/*
+		 * json_errdetail() quotes the offending token, which may be anything
+		 * the server sent (an echoed credential, say): give the position only.
+		 */
 		if (quote_input)
-			*detail = psprintf("invalid JSON: %s", json_errdetail(res, lex));
+			*detail = psprintf("invalid JSON at byte %d", (int) (lex->token_start - lex->input));
 		else
 			*detail = pstrdup("invalid JSON");
 		return false;
@@ -1136,8 +1147,7 @@ onelogin_parse_events(const char *json, size_t len, OneLoginEventPage *page, cha
 	if (!run_json_parser(json, len, &sem, true, detail))
 		return false;
 	if (p.error == NULL && p.status_error)
-		p.error = psprintf("the events endpoint reported an error: %s",
-						   p.status_message ? p.status_message : "no message");
+		p.error = pstrdup("the events endpoint reported an error");
 	if (p.error == NULL && !p.saw_data)
 		p.error = pstrdup("the response has no \"data\" array");
 	if (p.error != NULL)
@@ -1271,21 +1281,53 @@ onelogin_parse_token(const char *json, size_t len, char **access_token, int64 *e
 }
 
 /*
- * The message of a OneLogin error body (v2 {"message", "name"} or v1
- * {"status": {"message"}}), shortened; NULL when there is none.
+ * OneLogin's documented error names (v2 bodies) and messages (v1, token
+ * endpoint); see doc/ONELOGIN.md.  Only these ever reach a log.
  */
-char *
-onelogin_error_message(const char *json, size_t len)
+static const char *const known_errors[] = {
+	/* v2 "name" */
+	"BadRequestError", "UnauthorizedError", "ForbiddenError", "NotFoundError",
+	"UnprocessableEntityError", "UnprocessableEntityFieldError", "TooManyRequestsError",
+	"InternalServerError", "ServiceUnavailableError",
+	/* v2 "message" and v1 "status.message" */
+	"Unauthorized", "Forbidden", "Too Many Requests",
+	"The resource with the given id could not be found",
+	"Authentication Failure", "Authorization Information is incorrect",
+	"grant_type is incorrect/absent", "No Route Exists",
+	"Internal Server Error", "Service Unavailable"
+};
+
+static const char *
+known_error(const char *s)
+{
+	int			i;
+
+	if (s == NULL)
+		return NULL;
+	for (i = 0; i < lengthof(known_errors); i++)
+		if (pg_strcasecmp(s, known_errors[i]) == 0)
+			return known_errors[i];
+	return NULL;
+}
+
+/*
+ * A bounded reason for an error answer: OneLogin's error message or name
+ * when it is one of the documented ones, else NULL.  The text returned is
+ * always one of ours, never the server's, so a body that echoes the
+ * request (client credentials, an access token) cannot reach the System
+ * Log, scim.sync_status or the server log.
+ */
+const char *
+onelogin_error_reason(const char *json, size_t len)
 {
 	FlatParse	p;
-	char	   *msg;
+	const char *r;
 
-	if (json == NULL || len == 0 || !run_flat_parser(json, len, &p))
+	if (json == NULL || len == 0 || len > 64 * 1024 || !run_flat_parser(json, len, &p))
 		return NULL;
-	msg = p.message ? p.message : (p.status_message ? p.status_message : p.name);
-	if (msg == NULL)
-		return NULL;
-	if (strlen(msg) > 200)
-		msg[pg_mbcliplen(msg, strlen(msg), 200)] = '\0';
-	return msg;
+	if ((r = known_error(p.message)) != NULL ||
+		(r = known_error(p.status_message)) != NULL ||
+		(r = known_error(p.name)) != NULL)
+		return r;
+	return NULL;
 }

@@ -8,7 +8,7 @@
  * handle, so transfers stay interruptible) and the parsers for the token,
  * users (v2, bare array), events (v1 envelope) and error bodies; it never
  * throws from inside libcurl and never keeps secrets beyond a request.
- * onelogin_map.c turns a parsed user into SCIM JSON text.  worker.c drives
+ * onelogin_map.c turns a parsed user into SCIM JSON text.  worker_*.c drive
  * both from the background worker.
  *
  * src/onelogin.h
@@ -58,6 +58,7 @@ typedef struct OneLoginResponse
 	int			retry_after;	/* Retry-After in seconds, -1 when absent */
 	int			ratelimit_reset;	/* X-RateLimit-Reset seconds, -1 absent */
 	int			ratelimit_remaining;	/* X-RateLimit-Remaining, -1 absent */
+	int			total_count;	/* Total-Count header, -1 absent */
 	double		seconds;		/* total transfer time */
 } OneLoginResponse;
 
@@ -121,7 +122,7 @@ extern bool onelogin_parse_events(const char *json, size_t len, OneLoginEventPag
 								  char **detail);
 extern bool onelogin_parse_token(const char *json, size_t len, char **access_token,
 								 int64 *expires_in, char **detail);
-extern char *onelogin_error_message(const char *json, size_t len);
+extern const char *onelogin_error_reason(const char *json, size_t len);
 extern bool onelogin_parse_timestamp(const char *s, TimestampTz *out);
 extern void onelogin_format_timestamp(TimestampTz ts, char *buf, size_t buflen);
 

@@ -41,7 +41,7 @@
 #define SCIM_CORE_USER	"urn:ietf:params:scim:schemas:core:2.0:User"
 #define SCIM_ENTERPRISE	"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
-/* defined in worker.c */
+/* defined in worker_launcher.c */
 extern char *scim_onelogin_user_type_attribute;
 extern char *scim_onelogin_inactive_statuses;
 extern char *scim_onelogin_inactive_states;

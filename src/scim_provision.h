@@ -21,7 +21,7 @@
 extern void scim_filter_init_gucs(void);	/* filter_sql.c */
 extern void scim_api_init_gucs(void);	/* users.c */
 extern void scim_groups_init_gucs(void);	/* groups.c: bulk and cursor limits */
-extern void scim_worker_init(void); /* worker.c: GUCs and, when preloaded, registration */
+extern void scim_worker_init(void); /* worker_launcher.c: GUCs and, when preloaded, registration */
 extern void scim_request_limits_init_gucs(void);	/* request_limits.c */
 
 /* Request limits checked before a body costs anything (request_limits.c). */

@@ -33,7 +33,14 @@ and control endpoints for the tests (JSON bodies):
                          "count": 1, "skip": 0, "status": 500,
                          "retry_after": 2, "reset": 2, "delay": 30}
                         kinds: status, 429, garbage, truncate, cut, stall,
-                        slow, unauthorized
+                        slow, unauthorized, echo (the status with a body
+                        and Retry-After quoting the request's Authorization
+                        header and the client credentials it carries)
+  POST /_mock/on_page   {"page": 2, "delete": [ids], "insert": [users],
+                         "event": true}  once, when a users list request
+                        for that page arrives, change the list before the
+                        page is cut from it (offset paging shifts under the
+                        client, as OneLogin's does)
   POST /_mock/clear_faults, POST /_mock/expire_tokens, POST /_mock/config
                         {"page_cap": 100, "token_ttl": 36000,
                          "rate_limit": 5000, "rate_remaining": null}
@@ -115,6 +122,7 @@ class Store:
         self.next_event_id = 1000
         self.tokens = {}          # token -> expiry epoch
         self.faults = []
+        self.page_hooks = []      # {"page", "delete", "insert", "event"}
         self.last_ts = 0.0
         self.page_cap = 1000
         self.token_ttl = 36000
@@ -304,6 +312,25 @@ class Handler(BaseHTTPRequestHandler):
                 h["X-RateLimit-Remaining"] = 0
             self.send_body(429, {"statusCode": 429, "name": "TooManyRequestsError",
                                  "message": "Too Many Requests"}, headers=h)
+        elif kind == "echo":
+            # a server that quotes the request back: the Authorization header
+            # (Basic credentials on the token call, the bearer token later)
+            auth = self.headers.get("Authorization") or ""
+            creds = ""
+            if auth.lower().startswith("basic "):
+                try:
+                    creds = base64.b64decode(auth[6:].strip()).decode()
+                except Exception:
+                    creds = ""
+            st = int(fault.get("status", 500))
+            text = "bad request from %s (%s) %s" % (creds, auth, self.path)
+            h = dict(headers)
+            h["X-Echo"] = creds
+            if fault.get("retry_after") is not None:
+                h["Retry-After"] = fault["retry_after"]
+            self.send_body(st, {"statusCode": st, "name": "Error " + creds, "message": text,
+                                "status": {"error": True, "code": st, "type": creds, "message": text},
+                                "field": auth}, headers=h)
         elif kind == "unauthorized":
             self.send_body(401, {"statusCode": 401, "name": "UnauthorizedError", "message": "Unauthorized"})
         elif kind == "garbage":
@@ -454,6 +481,13 @@ class Handler(BaseHTTPRequestHandler):
         fields = params.get("fields") or ""
         fields_key = ",".join(f.strip() for f in fields.split(",") if f.strip()) if fields else ",".join(DEFAULT_FIELDS)
         with s.lock:
+            for hook in [h for h in s.page_hooks if h["page"] == page]:
+                s.page_hooks.remove(hook)
+                for i in hook.get("delete", []):
+                    s.delete_user(int(i), hook.get("event", True))
+                for u in hook.get("insert", []):
+                    s.put_user(u)
+                s.stats["page_hooks_fired"] = s.stats.get("page_hooks_fired", 0) + 1
             s.stats["last_users_query"] = dict(q)
             s.stats["fields_seen"] = fields or None
             if params.get("updated_since"):
@@ -626,6 +660,10 @@ class Handler(BaseHTTPRequestHandler):
                         f[k] = req[k]
                 s.faults.append(f)
                 return self.send_body(200, {"faults": len(s.faults)})
+            if name == "on_page":
+                s.page_hooks.append({"page": int(req.get("page", 2)), "delete": req.get("delete", []),
+                                     "insert": req.get("insert", []), "event": req.get("event", True)})
+                return self.send_body(200, {"hooks": len(s.page_hooks)})
             if name == "clear_faults":
                 s.faults = []
                 return self.send_body(200, {"faults": 0})

@@ -15,9 +15,15 @@
 #     scim.provision_users (set-based, one call per page): users/s from scim.onelogin_connect() to the
 #     completed sync, the ratio to (1), and the share of the time spent in
 #     scim.provision_user (pg_stat_user_functions);
-#  2b. raw SQL: the same rows by plain INSERT ... ON CONFLICT, a page per
-#     transaction, same indexes and trigger: the ceiling of any write path;
-#  3. worker ceiling (diagnostic only): the same pull with
+#  2b. raw SQL: the same rows by plain INSERT ... ON CONFLICT DO NOTHING, a
+#     page per transaction, same indexes and trigger: the ceiling of any
+#     write path; and INSERT ... ON CONFLICT DO UPDATE of the same rows
+#     again (every row updated), the ceiling of a re-pull that changes all;
+#  2c. gap detection (#16): the full sync again into fresh workspaces with
+#     scim_provision.gap_detection off, then on, in this run: the cost of
+#     the check is the ratio of the two;
+#  3. worker ceiling (diagnostic only; GAP_ROUNDS times again with gap
+#     detection off and on, alternating): the same pull with
 #     scim.provision_users / provision_user replaced by no-ops in this throwaway cluster, i.e.
 #     HTTP + parsing + mapping + dedupe + exactly-once bookkeeping;
 #  4. incremental sync of 10 changed users among BIG_USERS already synced:
@@ -35,6 +41,7 @@ USERS=${USERS:-100000}
 BIG_USERS=${BIG_USERS:-1000000}
 PAGE_SIZE=${PAGE_SIZE:-1000}
 BIG_SEED=${BIG_SEED:-sql}
+GAP_ROUNDS=${GAP_ROUNDS:-3}
 CLIENT_ID=bench-client
 SECRET=bench-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
 
@@ -133,6 +140,44 @@ rsecs=$(fsub "${rt[1]}" "${rt[0]}")
 rrows=$(q -c "SELECT count(*) FROM scim.users WHERE workspace = 'raw'")
 rrate=$(fdiv "$rrows" "$rsecs")
 echo "raw SQL: $rrows rows by INSERT ... ON CONFLICT DO NOTHING of $PAGE_SIZE rows per transaction in ${rsecs}s = $rrate rows/s; full sync / raw SQL = $(fratio "$rate" "$rrate")x; raw SQL / warm mock = $(fratio "$rrate" "$r2")x"
+# the same rows again, each one updated: INSERT ... ON CONFLICT DO UPDATE
+upsql=$WORK/raw_update.sql
+echo "SELECT extract(epoch FROM clock_timestamp());" >"$upsql"
+for ((lo = 1; lo <= applied; lo += PAGE_SIZE)); do
+	echo "INSERT INTO scim.users AS u (workspace, user_name, external_id, given_name, family_name, display_name, email, title, phone, organization, department, active, attributes) SELECT 'raw', s.user_name, s.external_id, s.given_name, s.family_name, s.display_name, s.email, s.title || ' (updated)', s.phone, s.organization, s.department, s.active, s.attributes FROM public.raw_src s WHERE s.n BETWEEN $lo AND $((lo + PAGE_SIZE - 1)) ORDER BY s.n ON CONFLICT (workspace, lower(user_name)) DO UPDATE SET external_id = excluded.external_id, given_name = excluded.given_name, family_name = excluded.family_name, display_name = excluded.display_name, email = excluded.email, title = excluded.title, phone = excluded.phone, organization = excluded.organization, department = excluded.department, active = excluded.active, attributes = excluded.attributes;" >>"$upsql"
+done
+echo "SELECT extract(epoch FROM clock_timestamp());" >>"$upsql"
+mapfile -t ut < <(q -f "$upsql")
+usecs=$(fsub "${ut[1]}" "${ut[0]}")
+urate=$(fdiv "$rrows" "$usecs")
+echo "raw SQL: $rrows rows by INSERT ... ON CONFLICT DO UPDATE of $PAGE_SIZE rows per transaction in ${usecs}s = $urate rows/s; full sync / raw DO UPDATE = $(fratio "$rate" "$urate")x"
+
+# --- 2c. gap detection: off and on, same run ----------------------------------------
+# Fresh workspaces, so each is a first full sync of USERS users like (2).
+gap_sync() {
+	# gap_sync WORKSPACE on|off: sets grate (users/s) and gsecs
+	local ws=$1
+	q -c "ALTER SYSTEM SET scim_provision.gap_detection = $2" >/dev/null
+	q -c "SELECT pg_reload_conf()" >/dev/null
+	sleep 0.5
+	q -c "SELECT scim.create_workspace('$ws')" >/dev/null
+	q -c "SELECT scim.approve_domain('example.com', '$ws')" >/dev/null
+	local g0 g1
+	g0=$(q -c "SELECT extract(epoch FROM clock_timestamp()), scim.onelogin_connect('http://127.0.0.1:$MOCK', '$CLIENT_ID', '$SECRET', '$ws')" | cut -d'|' -f1)
+	wait_sync "$ws" 1
+	g1=$(q -c "SELECT extract(epoch FROM last_success_at) FROM scim.sync_status WHERE workspace = '$ws'")
+	gsecs=$(fsub "$g1" "$g0")
+	grate=$(fdiv "$USERS" "$gsecs")
+}
+# off, on, on, off: every full sync adds USERS rows to scim.users and the
+# later ones run on a bigger table, a trend this order cancels
+gap_sync gap_off1 off; off1=$grate
+gap_sync gap_on1 on; on1=$grate
+gap_sync gap_on2 on; on2=$grate
+gap_sync gap_off2 off; off2=$grate
+relisted=$(q -c "SELECT sum(relists) FROM scim.sync_status WHERE workspace LIKE 'gap_%'")
+echo "gap detection: full sync of $USERS users, off $off1 / on $on1 / on $on2 / off $off2 users/s (re-lists: $relisted);" \
+	"on / off = $(fratio "$((on1 + on2))" "$((off1 + off2))")x (goal >= 0.95x); on / raw DO NOTHING = $(fratio "$((on1 + on2))" "$((2 * rrate))")x, on / raw DO UPDATE = $(fratio "$((on1 + on2))" "$((2 * urate))")x"
 
 # --- 3. worker ceiling (diagnostic) -----------------------------------------------
 q <<'SQL'
@@ -150,6 +195,20 @@ t1=$(q -c "SELECT extract(epoch FROM last_success_at) FROM scim.sync_status WHER
 csecs=$(fsub "$t1" "$t0")
 crate=$(fdiv "$USERS" "$csecs")
 echo "worker ceiling (provision_users replaced by a no-op, diagnostic only): $USERS users in ${csecs}s = $crate users/s, $(fratio "$crate" "$r2")x the warm mock"
+# the same with gap detection off and on, alternating (fresh workspaces):
+# the check's share of the worker's own work, where it is most visible
+coff=0; con=0; clist=""
+for ((i = 1; i <= GAP_ROUNDS; i++)); do
+	# alternate which goes first, so a drift of the machine cancels
+	if ((i % 2)); then order="off on"; else order="on off"; fi
+	for mode in $order; do
+		gap_sync "ceil_${mode}$i" "$mode"
+		if [ "$mode" = off ]; then coff=$((coff + grate)); else con=$((con + grate)); fi
+		clist="$clist $mode $grate"
+	done
+	clist="$clist;"
+done
+echo "worker ceiling, gap detection off vs on ($GAP_ROUNDS rounds):$clist users/s; on / off = $(fratio "$con" "$coff")x (goal >= 0.95x)"
 kill "${mock_pids[0]}" 2>/dev/null || true
 
 # --- 4. incremental sync among BIG_USERS --------------------------------------------

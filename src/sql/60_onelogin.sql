@@ -69,7 +69,12 @@ CREATE TABLE scim.onelogin_state (
 	users_applied		bigint NOT NULL DEFAULT 0,
 	events_seen			bigint NOT NULL DEFAULT 0,
 	deprovisioned		bigint NOT NULL DEFAULT 0,
-	syncs_completed		bigint NOT NULL DEFAULT 0
+	syncs_completed		bigint NOT NULL DEFAULT 0,
+	-- gap detection (0.3.0): what the next page of the pass is compared with
+	run_total			bigint,
+	run_shifted			boolean NOT NULL DEFAULT false,
+	run_relists			integer NOT NULL DEFAULT 0,
+	relists				bigint NOT NULL DEFAULT 0
 );
 COMMENT ON TABLE scim.onelogin_state IS
 	'OneLogin sync state per connection: cursors and high-water marks committed with each page';
@@ -271,7 +276,9 @@ SELECT s.workspace,
 	   s.users_high_water,
 	   s.events_high_water,
 	   s.last_reconcile_at,
-	   a.pid AS worker_pid
+	   a.pid AS worker_pid,
+	   s.run_relists,
+	   s.relists
 FROM scim.onelogin_state s
 JOIN scim.onelogin_connections c ON c.workspace = s.workspace
 LEFT JOIN scim._worker_activity() a ON true;

@@ -1,0 +1,167 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker_events.c
+ *		OneLogin worker: the deletions step, user-deleted events (type 17)
+ *		page after page of GET /api/1/events.
+ *
+ * src/worker_events.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/backend_status.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "worker.h"
+
+/* saved plans */
+static SPIPlanPtr plan_state_events_page;
+static SPIPlanPtr plan_state_events_end;
+
+#define SQL_STATE_EVENTS_PAGE \
+	"UPDATE scim.onelogin_state SET events_since = $3, events_cursor = $2," \
+	" events_run_max = CASE WHEN $6 THEN $4 ELSE greatest(events_run_max, $4) END," \
+	" events_seen = events_seen OPERATOR(pg_catalog.+) $5," \
+	" deprovisioned = deprovisioned OPERATOR(pg_catalog.+) $7," \
+	" consecutive_failures = 0, backoff_until = NULL, backoff_reason = NULL" \
+	" WHERE workspace OPERATOR(pg_catalog.=) $1"
+
+#define SQL_STATE_EVENTS_END \
+	"UPDATE scim.onelogin_state SET" \
+	" events_high_water = greatest(events_high_water, events_run_max, $2)," \
+	" events_cursor = NULL, events_since = NULL, events_run_max = NULL" \
+	" WHERE workspace OPERATOR(pg_catalog.=) $1"
+
+/*
+ * Deletions: user-deleted events (type 17) since the events high-water
+ * mark minus the overlap, page by page with pagination.after_cursor.
+ */
+RunResult
+sync_events(Conn *c)
+{
+	TimestampTz started = GetCurrentTimestamp();
+	TimestampTz since;
+	char	   *cursor = c->events_cursor;
+	bool		first = (cursor == NULL);
+	int			pageno;
+
+	if (cursor != NULL && c->events_since != NULL_TS)
+		since = c->events_since;
+	else if (c->events_high_water != NULL_TS)
+		since = TimestampTzPlusMilliseconds(c->events_high_water, -(int64) scim_sync_overlap * 1000);
+	else
+		return RUN_DONE;		/* no full sync yet: nothing to delete */
+
+	for (pageno = 1;; pageno++)
+	{
+		StringInfoData url;
+		OneLoginResponse resp;
+		OneLoginEventPage page;
+		FetchResult fr;
+		char	   *detail;
+		char		buf[64];
+		int64	   *ids;
+		int			nids = 0;
+		int			i;
+		int			deprovisioned;
+		TimestampTz max_created = NULL_TS;
+		Datum		v[7];
+		char		nulls[8] = "       ";
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(PageContext);
+		MemoryContextSwitchTo(PageContext);
+
+		initStringInfo(&url);
+		appendStringInfo(&url, "%s/api/1/events", c->base_url);
+		onelogin_url_append_param(&url, "event_type_id", "17");
+		onelogin_format_timestamp(since, buf, sizeof(buf));
+		onelogin_url_append_param(&url, "since", buf);
+		if (cursor != NULL)
+			onelogin_url_append_param(&url, "after_cursor", cursor);
+
+		set_phase(c->workspace, "fetching deletion events page %d", pageno);
+		fr = fetch(c, url.data, "/api/1/events", &resp);
+		if (fr == FETCH_NOT_FOUND)
+		{
+			record_failure(c, FAIL_PERMANENT, 404, "GET", "/api/1/events", -1,
+						   "OneLogin has no events endpoint at this base URL (HTTP 404)");
+			fr = FETCH_FAILED;
+		}
+		if (fr != FETCH_OK)
+		{
+			MemoryContextSwitchTo(CycleContext);
+			return fr == FETCH_ABANDONED ? RUN_ABANDONED : RUN_STOPPED;
+		}
+		memset(&page, 0, sizeof(page));
+		if (!onelogin_parse_events(resp.body, resp.body_len, &page, &detail))
+		{
+			record_failure(c, FAIL_TRANSIENT, 502, "GET", "/api/1/events", -1,
+						   psprintf("malformed events page %d, nothing of it applied: %s", pageno, detail));
+			MemoryContextSwitchTo(CycleContext);
+			return RUN_STOPPED;
+		}
+
+		if (page.after_cursor != NULL && cursor != NULL && strcmp(page.after_cursor, cursor) == 0)
+			page.after_cursor = NULL;	/* the same cursor again: stop */
+		ids = palloc(sizeof(int64) * Max(page.nevents, 1));
+		for (i = 0; i < page.nevents; i++)
+		{
+			OneLoginEvent *e = &page.events[i];
+
+			if (e->created_at != NULL && (max_created == NULL_TS || e->created_ts > max_created))
+				max_created = e->created_ts;
+			if (e->event_type_id == 17 && e->user_id >= 0)
+				ids[nids++] = e->user_id;
+		}
+
+		if (!tx_begin())
+		{
+			MemoryContextSwitchTo(CycleContext);
+			return RUN_ABANDONED;
+		}
+		if (!lock_state(c))
+		{
+			tx_abort();
+			MemoryContextSwitchTo(CycleContext);
+			return RUN_ABANDONED;
+		}
+		deprovisioned = deprovision_ids(c, ids, nids);
+		v[0] = text_datum(c->workspace);
+		text_param(page.after_cursor, &v[1], &nulls[1]);
+		ts_param(since, &v[2], &nulls[2]);
+		ts_param(max_created, &v[3], &nulls[3]);
+		v[4] = Int64GetDatum((int64) page.nevents);
+		v[5] = BoolGetDatum(first);
+		v[6] = Int64GetDatum((int64) deprovisioned);
+		run_plan(PLAN(plan_state_events_page, SQL_STATE_EVENTS_PAGE, TEXTOID, TEXTOID, TIMESTAMPTZOID,
+					  TIMESTAMPTZOID, INT8OID, BOOLOID, INT8OID),
+				 SQL_STATE_EVENTS_PAGE, v, nulls, SPI_OK_UPDATE);
+		if (page.after_cursor == NULL)
+		{
+			v[1] = TimestampTzGetDatum(started);
+			run_plan(PLAN(plan_state_events_end, SQL_STATE_EVENTS_END, TEXTOID, TIMESTAMPTZOID),
+					 SQL_STATE_EVENTS_END, v, NULL, SPI_OK_UPDATE);
+		}
+		tx_commit();
+		first = false;
+		c->failures = 0;
+
+		if (page.after_cursor == NULL)
+		{
+			c->events_cursor = NULL;
+			MemoryContextSwitchTo(CycleContext);
+			return rate_budget_exhausted(c, &resp) ? RUN_STOPPED : RUN_DONE;
+		}
+		cursor = MemoryContextStrdup(CycleContext, page.after_cursor);
+		c->events_cursor = cursor;
+		if (rate_budget_exhausted(c, &resp))
+		{
+			MemoryContextSwitchTo(CycleContext);
+			return RUN_STOPPED;
+		}
+	}
+}
+
