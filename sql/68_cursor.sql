@@ -10,7 +10,7 @@
 \set ON_ERROR_ROLLBACK 1
 \set ON_ERROR_STOP true
 BEGIN;
-SELECT plan(53);
+SELECT plan(55);
 
 DO $$
 BEGIN
@@ -131,12 +131,18 @@ SELECT is((SELECT count(*) FROM unnest(:'walked'::text[]) v), (SELECT count(DIST
 SELECT ok(NOT 'aaa@example.com' = ANY (:'walked'::text[]), 'a user inserted before the cursor position is not returned');
 SELECT ok('user055@example.com' = ANY (:'walked'::text[]) AND 'zzz@example.com' = ANY (:'walked'::text[]), 'users inserted after it are');
 SELECT is(:'walked'::text[], (SELECT array_agg(v ORDER BY lower(v)) FROM unnest(:'walked'::text[]) v), 'still in order');
--- the same walk by startIndex repeats a user (why cursors exist)
+-- the same walk by startIndex: by OFFSET it repeats a user (why cursors
+-- exist); the bookmark page 1 left (69_paging.sql) resumes after its last
+-- user instead
 SELECT is(pg_temp.call('GET', '/Users', 'sortBy=userName&startIndex=1&count=4&attributes=userName'), 200, 'index paging, page 1');
 SELECT (pg_temp.b() -> 'Resources' -> 3 ->> 'userName') AS last1 \gset
 INSERT INTO scim.users (workspace, user_name) VALUES ('cur_main', 'aab@example.com');
-SELECT is(pg_temp.call('GET', '/Users', 'sortBy=userName&startIndex=5&count=4&attributes=userName'), 200, 'index paging, page 2 after an insert');
-SELECT is(pg_temp.b() -> 'Resources' -> 0 ->> 'userName', :'last1', 'startIndex repeats the last user of page 1; the cursor walk did not');
+SET scim_provision.page_bookmarks = off;
+SELECT is(pg_temp.call('GET', '/Users', 'sortBy=userName&startIndex=5&count=4&attributes=userName'), 200, 'index paging by OFFSET, page 2 after an insert');
+SELECT is(pg_temp.b() -> 'Resources' -> 0 ->> 'userName', :'last1', 'by OFFSET, startIndex repeats the last user of page 1; the cursor walk did not');
+RESET scim_provision.page_bookmarks;
+SELECT is(pg_temp.call('GET', '/Users', 'sortBy=userName&startIndex=5&count=4&attributes=userName'), 200, 'index paging with the bookmark of page 1');
+SELECT ok(lower(pg_temp.b() -> 'Resources' -> 0 ->> 'userName') > lower(:'last1'), 'resumed after the last user of page 1: none repeated');
 
 -- ---- Groups ----------------------------------------------------------------------------------
 INSERT INTO scim.groups (workspace, display_name, external_id)

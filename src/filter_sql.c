@@ -85,6 +85,8 @@ PG_FUNCTION_INFO_V1(scim_jsonb_present);
 
 static int	filter_max_length = SCIM_FILTER_DEFAULT_MAX_LENGTH;
 static int	filter_max_depth = SCIM_FILTER_DEFAULT_MAX_DEPTH;
+static bool filter_search_index = true;
+static bool page_bookmarks = true;
 
 /* The index expression of users_attributes_ci_idx (30_filter.sql). */
 #define CI_DOC		SCIM_SQL_LOWER "(u.attributes::" SCIM_SQL_TEXT ")::" SCIM_SQL_JSONB
@@ -115,6 +117,22 @@ scim_filter_init_gucs(void)
 							SCIM_FILTER_DEFAULT_MAX_DEPTH, 1, 1000,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("scim_provision.search_index",
+							 "Adds the search-text trigram condition to co/sw/ew/eq filters on names and multi-valued attributes.",
+							 "The condition only lets users_search_text_idx narrow the rows; off gives the "
+							 "predicates of 0.2.0 (for comparison in benchmarks).",
+							 &filter_search_index,
+							 true,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+	/* read by scim._list_users (55_handle.sql) through current_setting() */
+	DefineCustomBoolVariable("scim_provision.page_bookmarks",
+							 "Resumes startIndex paging of the Users list from the previous page's last user.",
+							 "Off pages by OFFSET only (for comparison in benchmarks).",
+							 &page_bookmarks,
+							 true,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
 }
 
 void
@@ -1095,6 +1113,146 @@ emit_valuepath(SqlGen *g, const ScimFilterNode *node)
 		appendStringInfoChar(g->buf, ')');
 }
 
+/* ---------------------------------------------------------------------
+ * The search-text condition (src/search_text.c)
+ *
+ * A comparison co/sw/ew (and eq on the name columns, which have no index
+ * of their own) on a name, nickName or a sub-attribute of emails,
+ * phoneNumbers or addresses gets a necessary condition in front:
+ *	 (SEARCH_TEXT ~~ lower('%value%') AND <exact predicate>)
+ * which users_search_text_idx (pg_trgm) answers.  The exact predicate still
+ * decides, so results are those of the predicate alone.
+ * ---------------------------------------------------------------------
+ */
+#define SEARCH_TEXT "scim.search_text(u.attributes, u.given_name, u.family_name, u.display_name)"
+
+/* Whether pg_trgm finds a trigram in a value: a run of 3 word characters. */
+static bool
+has_trigram(const char *s, size_t len)
+{
+	int			run = 0;
+
+	for (size_t i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0xC0)
+		{
+			if (++run >= 3)
+				return true;
+		}
+		else if (c < 0x80)
+			run = 0;
+		/* UTF-8 continuation bytes belong to the character before */
+	}
+	return false;
+}
+
+/* Whether search_text holds an attribute's values; *columns: one of the name columns. */
+static bool
+in_search_text(const SqlGen *g, const ScimAttrRef *ref, bool *column)
+{
+	const char *name = ref->attr->name;
+
+	*column = false;
+	if (strcmp(g->rt, "User") != 0 || ref->common || ref->schema->is_extension)
+		return false;
+	if (ref->attr->multi_valued)
+		return strcmp(name, "emails") == 0 || strcmp(name, "phoneNumbers") == 0 ||
+			strcmp(name, "addresses") == 0;
+	if (strcmp(name, "name") == 0 && ref->sub != NULL)
+	{
+		*column = ref->sub->storage == SCIM_STORE_COLUMN;
+		return true;
+	}
+	if (strcmp(name, "displayName") == 0)
+	{
+		*column = true;
+		return true;
+	}
+	return strcmp(name, "nickName") == 0;
+}
+
+static void
+append_search_condition(SqlGen *g, const ScimFilterTarget *t)
+{
+	appendStringInfoString(g->buf, "(" SEARCH_TEXT " " OP_LIKE " " SCIM_SQL_LOWER "(");
+	scim_sql_append_like_pattern(g->buf, SF_CO, t->str, t->len);
+	appendStringInfoString(g->buf, ") AND ");
+}
+
+/* A comparison outside any element (top level, or inside name[...]). */
+static void
+emit_compare_searched(SqlGen *g, const ScimFilterNode *node)
+{
+	ScimFilterTarget t;
+	ScimFilterError err;
+	ScimFilterOp op = node->u.cmp.op;
+	bool		column;
+	bool		use = false;
+
+	if (filter_search_index &&
+		scim_filter_resolve(g->rt, NULL, node, &t, &err) == 0 && t.known && !t.never &&
+		t.kind == SFV_STRING && has_trigram(t.str, t.len) &&
+		in_search_text(g, &t.ref, &column))
+		use = op == SF_CO || op == SF_SW || op == SF_EW || (op == SF_EQ && column);
+	if (use)
+		append_search_condition(g, &t);
+	emit_compare(g, node, NULL, NULL);
+	if (use)
+		appendStringInfoChar(g->buf, ')');
+}
+
+/*
+ * The best co/sw/ew leaf of a value filter's AND chain (the longest value),
+ * for the search-text condition; eq leaves are the containment's.
+ */
+static bool
+valuepath_search_leaf(SqlGen *g, const ScimFilterNode *node, const ScimAttrPath *parent,
+					  ScimFilterTarget *best)
+{
+	ScimFilterTarget t;
+	ScimFilterError err;
+	bool		found;
+
+	if (node->kind == SF_AND)
+	{
+		found = valuepath_search_leaf(g, node->u.bin.left, parent, best);
+		return valuepath_search_leaf(g, node->u.bin.right, parent, best) || found;
+	}
+	if (node->kind != SF_COMPARE ||
+		(node->u.cmp.op != SF_CO && node->u.cmp.op != SF_SW && node->u.cmp.op != SF_EW))
+		return false;
+	if (scim_filter_resolve(g->rt, parent, node, &t, &err) < 0 || !t.known || t.never ||
+		t.kind != SFV_STRING || !has_trigram(t.str, t.len))
+		return false;
+	if (best->str == NULL || t.len > best->len)
+		*best = t;
+	return true;
+}
+
+static void
+emit_valuepath_searched(SqlGen *g, const ScimFilterNode *node)
+{
+	const ScimAttrPath *path = &node->u.vp.path;
+	ScimAttrRef ref;
+	ScimFilterTarget best;
+	bool		column;
+	bool		use = false;
+
+	memset(&best, 0, sizeof(best));
+	if (filter_search_index &&
+		scim_registry_lookup(g->rt, path->schema, path->attr, NULL, &ref) &&
+		ref.attr->multi_valued && ref.attr->returned != SCIM_RET_NEVER &&
+		in_search_text(g, &ref, &column))
+		use = valuepath_search_leaf(g, node->u.vp.filter, path, &best);
+	if (use)
+		append_search_condition(g, &best);
+	emit_valuepath(g, node);
+	if (use)
+		appendStringInfoChar(g->buf, ')');
+}
+
 /* Emit a chain of same-kind binary nodes, flattened. */
 static void
 emit_chain(SqlGen *g, ScimFilterKind kind, const ScimFilterNode *node,
@@ -1135,8 +1293,10 @@ emit_node(SqlGen *g, const ScimFilterNode *node, const ScimAttrPath *parent, con
 				q.u.cmp.path.schema = parent->schema;
 				q.u.cmp.path.attr = parent->attr;
 				q.u.cmp.path.sub = node->u.cmp.path.attr;
-				emit_compare(g, &q, NULL, NULL);
+				emit_compare_searched(g, &q);
 			}
+			else if (parent == NULL && elem == NULL)
+				emit_compare_searched(g, node);
 			else
 				emit_compare(g, node, parent, elem);
 			break;
@@ -1152,7 +1312,7 @@ emit_node(SqlGen *g, const ScimFilterNode *node, const ScimAttrPath *parent, con
 			appendStringInfoString(g->buf, ", false)");
 			break;
 		case SF_VALUEPATH:
-			emit_valuepath(g, node);
+			emit_valuepath_searched(g, node);
 			break;
 	}
 }

@@ -88,3 +88,34 @@ BEGIN
 		trgm_schema);
 END;
 $$;
+
+-- co / sw / ew (and eq on the name columns) on names and on the elements of
+-- emails, phoneNumbers and addresses: scim.filter_sql puts
+--   scim.search_text(u.attributes, u.given_name, u.family_name, u.display_name) ~~ lower('%value%')
+-- in front of the exact predicate, a necessary condition this trigram index
+-- answers (src/search_text.c says what the text holds; doc/SEARCH.md why an
+-- expression index rather than a side table).
+CREATE FUNCTION scim.search_text(attributes jsonb, given_name text, family_name text, display_name text)
+	RETURNS text
+	AS 'MODULE_PATHNAME', 'scim_search_text'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION scim.search_text(jsonb, text, text, text) IS
+	'The lower-cased searchable text of a User (names, nickName, values of emails/phoneNumbers/addresses), one per line: the expression of users_search_text_idx';
+
+DO $$
+DECLARE
+	trgm_schema name;
+BEGIN
+	SELECT n.nspname INTO trgm_schema
+	  FROM pg_catalog.pg_extension e
+	  JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+	 WHERE e.extname = 'pg_trgm';
+	EXECUTE pg_catalog.format(
+		'CREATE INDEX users_search_text_idx ON scim.users USING gin '
+		'(scim.search_text(attributes, given_name, family_name, display_name) %I.gin_trgm_ops)',
+		trgm_schema);
+END;
+$$;
+
+-- meta.lastModified gt/ge/lt/le (incremental exports: "what changed since").
+CREATE INDEX users_workspace_updated_idx ON scim.users (workspace, updated_at);

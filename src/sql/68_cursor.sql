@@ -144,6 +144,7 @@ $$;
 CREATE FUNCTION scim._list_cursor(resource_type text, ws text, params jsonb, OUT body jsonb, OUT total bigint)
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, scim, pg_temp
+	SET jit = off
 AS $$
 DECLARE
 	is_user		boolean := resource_type = 'User';
@@ -230,8 +231,12 @@ BEGIN
 		END IF;
 	END IF;
 
-	EXECUTE format('SELECT count(*) FROM %s WHERE %s.workspace OPERATOR(pg_catalog.=) $1 AND (%s)', tbl, alias, pred)
-		INTO total USING ws;
+	IF is_user THEN
+		total := scim._count_users(ws, pred);	-- unfiltered: scim.user_counts (69_paging.sql)
+	ELSE
+		EXECUTE format('SELECT count(*) FROM %s WHERE %s.workspace OPERATOR(pg_catalog.=) $1 AND (%s)', tbl, alias, pred)
+			INTO total USING ws;
+	END IF;
 	EXECUTE format(
 		$q$WITH p AS (SELECT %2$s AS r, %3$s AS k1, %2$s.id AS id
 					  FROM %1$s
