@@ -273,5 +273,7 @@ extern int	deprovision_ids(Conn *c, int64 *ids, int n);
 extern RunResult sync_users(Conn *c);		/* worker_users.c */
 extern RunResult verify_unseen(Conn *c);	/* worker_reconcile.c */
 extern RunResult sync_events(Conn *c);		/* worker_events.c */
+extern RunResult deletions_during_pass(Conn *c, TimestampTz since, TimestampTz *seen_at,
+									   int64 *seen_id, bool *found);	/* worker_events.c */
 
 #endif							/* SCIM_WORKER_H */

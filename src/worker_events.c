@@ -2,7 +2,8 @@
  *
  * worker_events.c
  *		OneLogin worker: the deletions step, user-deleted events (type 17)
- *		page after page of GET /api/1/events.
+ *		page after page of GET /api/1/events, and the check the users step
+ *		makes of them at the end of each pass.
  *
  * src/worker_events.c
  *
@@ -165,3 +166,81 @@ sync_events(Conn *c)
 	}
 }
 
+
+/*
+ * Deletions during a users pass (see "Gap detection" in worker_users.c):
+ * whether OneLogin recorded a user-deleted event since "since" that is
+ * newer, by (created_at, id), than (*seen_at, *seen_id), the newest one
+ * this attempt has already accounted for; the mark moves on to the newest
+ * event found.  An event already accounted for was returned before the
+ * next pass's first request, so it cannot have shifted that pass: a pass
+ * is never listed again for the same deletion twice, whatever the clocks
+ * say.  Nothing is applied here (the deletions step deprovisions those
+ * users) and no transaction is open; allocates in the current context.
+ */
+RunResult
+deletions_during_pass(Conn *c, TimestampTz since, TimestampTz *seen_at, int64 *seen_id, bool *found)
+{
+	char	   *cursor = NULL;
+	int			pageno;
+
+	*found = false;
+	for (pageno = 1;; pageno++)
+	{
+		StringInfoData url;
+		OneLoginResponse resp;
+		OneLoginEventPage page;
+		FetchResult fr;
+		char	   *detail;
+		char		buf[64];
+		int			i;
+
+		CHECK_FOR_INTERRUPTS();
+		initStringInfo(&url);
+		appendStringInfo(&url, "%s/api/1/events", c->base_url);
+		onelogin_url_append_param(&url, "event_type_id", "17");
+		onelogin_format_timestamp(since, buf, sizeof(buf));
+		onelogin_url_append_param(&url, "since", buf);
+		if (cursor != NULL)
+			onelogin_url_append_param(&url, "after_cursor", cursor);
+
+		set_phase(c->workspace, "checking deletions during the users pass, events page %d", pageno);
+		fr = fetch(c, url.data, "/api/1/events", &resp);
+		if (fr == FETCH_NOT_FOUND)
+		{
+			record_failure(c, FAIL_PERMANENT, 404, "GET", "/api/1/events", -1,
+						   "OneLogin has no events endpoint at this base URL (HTTP 404)");
+			fr = FETCH_FAILED;
+		}
+		if (fr != FETCH_OK)
+			return fr == FETCH_ABANDONED ? RUN_ABANDONED : RUN_STOPPED;
+		memset(&page, 0, sizeof(page));
+		if (!onelogin_parse_events(resp.body, resp.body_len, &page, &detail))
+		{
+			record_failure(c, FAIL_TRANSIENT, 502, "GET", "/api/1/events", -1,
+						   psprintf("malformed events page %d, the users pass is checked again: %s",
+									pageno, detail));
+			return RUN_STOPPED;
+		}
+		for (i = 0; i < page.nevents; i++)
+		{
+			OneLoginEvent *e = &page.events[i];
+
+			/* OneLogin dates every event; an undated one cannot be placed */
+			if (e->event_type_id != 17 || e->created_at == NULL)
+				continue;
+			if (*seen_at == NULL_TS || e->created_ts > *seen_at ||
+				(e->created_ts == *seen_at && e->id > *seen_id))
+			{
+				*found = true;
+				*seen_at = e->created_ts;
+				*seen_id = e->id;
+			}
+		}
+		if (page.after_cursor == NULL || (cursor != NULL && strcmp(page.after_cursor, cursor) == 0))
+			return RUN_DONE;
+		cursor = pstrdup(page.after_cursor);
+		if (rate_budget_exhausted(c, &resp))
+			return RUN_STOPPED;
+	}
+}

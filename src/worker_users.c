@@ -120,24 +120,35 @@ maybe_analyze_users(const char *workspace, int created)
 
 /*
  * Gap detection.  OneLogin pages by offset (the cursor encodes limit and
- * page): a user deleted on a page already served moves every later user up
- * by one, and the user that moves across the page boundary is never
- * served; a user inserted before the cursor pushes one back (served twice,
- * harmless) and is not served itself.  Either changes Total-Count, which
- * every page carries: a page whose Total-Count differs from the previous
- * page's marks the pass, and once the pass ends it is listed again from the
- * first page within the same run (same updated_since; a full run's new
- * pass takes the next run id, so the reconciliation afterwards checks what
- * only an earlier pass saw, e.g. a user deleted meanwhile).  Users already
- * applied are skipped as unchanged, so nothing is applied twice, and the
- * user that was skipped is applied.  The marks are committed with each
- * page, so a restart resumes the check too.
+ * page): between two page requests, a user deleted at or before the next
+ * page's offset moves every later user up by one, and the user that moves
+ * across the page boundary is never served; a user inserted there pushes
+ * one back (served twice, harmless) and is not served itself.  Nothing
+ * else can move a user across the cursor, because the pass asks for a
+ * stable order, sort=+id: ids never change, so an update leaves a user
+ * where it was (under updated_since it may enter the list, which is an
+ * insertion).  So a pass can miss a user only if a user was inserted or
+ * deleted while it ran, and the run looks for both:
  *
- * The order of the ids across pages is not used: OneLogin does not document
- * its default order, and a check that misread another order would list
- * every run again forever.  A deletion and an insertion between the same
- * two page requests leave Total-Count unchanged; the next full run's
- * reconciliation and the deletion events close that gap.
+ * - insertions change Total-Count, which every page carries: a page whose
+ *   Total-Count differs from the previous page's marks the pass;
+ * - deletions are learnt from OneLogin's user-deleted events: once the
+ *   last page is fetched, and before it is applied, the run asks for the
+ *   events dated since the pass's first request (minus sync_overlap for
+ *   the clocks; see deletions_during_pass) and any it has not accounted
+ *   for marks the pass.  This covers the case Total-Count cannot see, a
+ *   deletion and an insertion between the same two page requests.
+ *
+ * A marked pass is listed again from the first page within the same run
+ * (same updated_since; a full run's new pass takes the next run id, so the
+ * reconciliation afterwards checks what only an earlier pass saw, e.g. a
+ * user deleted meanwhile).  Users already applied are skipped as
+ * unchanged, so nothing is applied twice, and the user that was skipped is
+ * applied.  The Total-Count marks are committed with each page, so a
+ * restart resumes that check; a pass resumed after a restart checks the
+ * deletions since the run started, a superset.  What remains is what
+ * OneLogin itself must provide: a deletion whose event is not yet
+ * returned by the events API when the pass ends.
  *
  * Returns whether this page shows a change; updates what the next page is
  * compared with.
@@ -178,6 +189,9 @@ sync_users(Conn *c)
 	int64		total = -1;
 	bool		shifted = false;
 	int			relists_now = 0;
+	TimestampTz pass_started;
+	TimestampTz deletions_seen_at = NULL_TS;
+	int64		deletions_seen_id = -1;
 
 	if (c->run_cursor != NULL)
 	{
@@ -191,6 +205,8 @@ sync_users(Conn *c)
 		cursor = c->run_cursor[0] != '\0' ? c->run_cursor : NULL;
 		total = c->run_total;
 		shifted = c->run_shifted;
+		/* a pass resumed mid-way checks the deletions since the run began */
+		pass_started = cursor != NULL ? started : now;
 	}
 	else
 	{
@@ -205,6 +221,7 @@ sync_users(Conn *c)
 		since = full ? NULL_TS
 			: TimestampTzPlusMilliseconds(c->users_high_water, -(int64) scim_sync_overlap * 1000);
 		started = now;
+		pass_started = now;
 		cursor = NULL;
 	}
 
@@ -234,6 +251,8 @@ sync_users(Conn *c)
 		onelogin_url_append_param(&url, "fields", USER_FIELDS);
 		snprintf(buf, sizeof(buf), "%d", scim_page_size);
 		onelogin_url_append_param(&url, "limit", buf);
+		/* a stable order: ids never change, so updates move no one */
+		onelogin_url_append_param(&url, "sort", "+id");
 		if (since != NULL_TS)
 		{
 			onelogin_format_timestamp(since, buf, sizeof(buf));
@@ -272,6 +291,27 @@ sync_users(Conn *c)
 			next = NULL;
 		if (scim_gap_detection && list_changed(resp.total_count, &total))
 			shifted = true;
+		if (next == NULL && scim_gap_detection)
+		{
+			/*
+			 * The last page: before it is applied (and the run may end),
+			 * the deletions OneLogin recorded since the pass began.
+			 */
+			bool		deleted;
+			RunResult	r;
+
+			r = deletions_during_pass(c,
+									  TimestampTzPlusMilliseconds(pass_started,
+																  -(int64) scim_sync_overlap * 1000),
+									  &deletions_seen_at, &deletions_seen_id, &deleted);
+			if (r != RUN_DONE)
+			{
+				MemoryContextSwitchTo(CycleContext);
+				return r;
+			}
+			if (deleted)
+				shifted = true;
+		}
 		if (next == NULL && shifted && scim_gap_detection)
 		{
 			relist = true;
@@ -337,6 +377,7 @@ sync_users(Conn *c)
 			cursor = NULL;
 			total = -1;
 			shifted = false;
+			pass_started = GetCurrentTimestamp();
 			if (give_up)
 			{
 				record_failure(c, FAIL_TRANSIENT, 503, "GET", "/api/2/users", -1,

@@ -9,7 +9,9 @@ doc reference notes, section 1):
                                   "client_id:..., client_secret:..." header or
                                   by form fields; flat token JSON
   GET  /api/2/users               bare JSON array; fields, limit, updated_since,
-                                  cursor; After-Cursor/Before-Cursor,
+                                  cursor, sort (+id/-id; another field is
+                                  422 UnprocessableEntityFieldError);
+                                  After-Cursor/Before-Cursor,
                                   Total-Count/Total-Pages/Current-Page and
                                   X-RateLimit-* headers; without "fields" the
                                   title/department/company/custom_attributes
@@ -478,6 +480,11 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             return self.send_body(400, {"statusCode": 400, "name": "BadRequestError",
                                         "message": "invalid parameter"})
+        sort = params.get("sort") or ""
+        if sort not in ("", "+id", "-id", "id"):
+            field = sort.lstrip("+-")
+            return self.send_body(422, {"message": "Invalid sort field: " + field, "field": field,
+                                        "name": "UnprocessableEntityFieldError", "statusCode": 422})
         fields = params.get("fields") or ""
         fields_key = ",".join(f.strip() for f in fields.split(",") if f.strip()) if fields else ",".join(DEFAULT_FIELDS)
         with s.lock:
@@ -498,6 +505,9 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 i = bisect.bisect_right(s.by_updated, (since, float("inf")))
                 ids = sorted(uid for _, uid in s.by_updated[i:])
+            if sort == "-id":
+                ids = ids[::-1]
+            s.stats["last_sort"] = sort or None
             total = len(ids)
             pages = max((total + limit - 1) // limit, 1)
             chunk = ids[(page - 1) * limit: page * limit]

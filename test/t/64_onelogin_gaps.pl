@@ -1,6 +1,7 @@
 # test/t/64_onelogin_gaps.pl - OneLogin's offset paging shifting under a
 # sync (#16): a user deleted or inserted while a later page is fetched, on a
-# full and on an incremental run; after each run the database holds exactly
+# full and on an incremental run, and both while the same page is fetched
+# (Total-Count unchanged: the deletion event shows it); after each run the database holds exactly
 # the mock's users, and nothing is applied twice.  Then the back-off: a
 # failure on every other page waits about the base delay each time, and a
 # 429 waits what the server said without growing the back-off.
@@ -113,6 +114,45 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM scim.users WHERE external_
 db_matches_mock($node, $mock, 'full run, insertion: the database holds the mock\'s users');
 is(applied_twice($since), '0', 'full run, insertion: no user applied twice');
 $node->append_conf('postgresql.conf', "scim_provision.reconcile_interval = 86400\n");
+$node->reload;
+
+# ---------------------------------------------------------------------------
+# a deletion AND an insertion while the same page is served: Total-Count is
+# unchanged, only the deletion event shows the shift.  The new user takes a
+# larger id (the end of the list, as OneLogin's new users do).
+# ---------------------------------------------------------------------------
+
+# incremental run: the first changed user of page 2 moves up onto page 1
+mock($mock, 'POST', 'touch', { ids => [ 21 .. 180 ], set => { title => 'Both' } });
+mock($mock, 'POST', 'on_page', { page => 2, delete => [25], insert => [ ol_user(1001, title => 'Both') ] });
+$since = log_id();
+my $hooks = mock_stats($mock)->{page_hooks_fired};
+ok(sync_and_wait($node), 'incremental run with a deletion and an insertion during page 2 completes');
+is($node->safe_psql('postgres', 'SELECT run_kind FROM scim.sync_status'), 'incremental', 'it was incremental');
+is(mock_stats($mock)->{page_hooks_fired}, $hooks + 1, 'incremental run, deletion and insertion: the mock shifted');
+is(mock_stats($mock)->{last_sort}, '+id', 'the worker asks for the users in id order');
+db_matches_mock($node, $mock, 'incremental run, deletion and insertion: the database holds the mock\'s users');
+is(applied_twice($since), '0', 'incremental run, deletion and insertion: no user applied twice');
+
+# full run: users that no incremental run fetches (updated years ago, never
+# seen) right after the page boundary; one of them moves up onto page 1
+my $known = grep { $_->{id} < 301 } @{ mock($mock, 'GET', 'users') };
+mock($mock, 'POST', 'generate',
+	{ count => 5, start_id => 301, updated_at => '2019-03-01T00:00:00Z', spread_seconds => 60 });
+$node->append_conf('postgresql.conf',
+	"scim_provision.page_size = $known\nscim_provision.reconcile_interval = 1\n");
+$node->reload;
+sleep 1;
+mock($mock, 'POST', 'on_page', { page => 2, delete => [15], insert => [ ol_user(1002) ] });
+$since = log_id();
+ok(sync_and_wait($node), 'full run with a deletion and an insertion during page 2 completes');
+is($node->safe_psql('postgres', 'SELECT run_kind FROM scim.sync_status'), 'full', 'it was full');
+is(mock_stats($mock)->{page_hooks_fired}, $hooks + 2, 'full run, deletion and insertion: the mock shifted');
+is($node->safe_psql('postgres', "SELECT count(*) FROM scim.users WHERE external_id IN ('301', '1002') AND active"),
+	'2', 'full run, deletion and insertion: the user the shift skipped and the new user are there');
+db_matches_mock($node, $mock, 'full run, deletion and insertion: the database holds the mock\'s users');
+is(applied_twice($since), '0', 'full run, deletion and insertion: no user applied twice');
+$node->append_conf('postgresql.conf', "scim_provision.page_size = 100\nscim_provision.reconcile_interval = 86400\n");
 $node->reload;
 
 # ---------------------------------------------------------------------------
