@@ -14,7 +14,10 @@
 # "demo" and "test" work before the server headers are installed: they run
 # tools/deps.sh first, then call make again, when PGXS can be included.
 
-EXTENSION	= scim_provision
+# Two extensions: scim_provision (every node, a shard) and
+# scim_provision_router (the router of a sharded deployment, requires
+# plproxy; one hand-written install script, see doc/SCALING.md).
+EXTENSION	= scim_provision scim_provision_router
 EXTVERSION	= 0.3.0
 MODULE_big	= scim_provision
 PGFILEDESC	= "scim_provision - SCIM 2.0 service provider"
@@ -27,13 +30,14 @@ OBJS		= $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # are written by hand and never edited once released (see README); the
 # install scripts of earlier releases are kept as released, so that the
 # upgrade test can create them (scim_provision--0.1.0.sql).
-DATA_built	= $(EXTENSION)--$(EXTVERSION).sql
-DATA		= $(wildcard $(EXTENSION)--*--*.sql) $(EXTENSION)--0.1.0.sql $(EXTENSION)--0.2.0.sql
+DATA_built	= scim_provision--$(EXTVERSION).sql
+DATA		= $(wildcard scim_provision--*--*.sql) scim_provision--0.1.0.sql scim_provision--0.2.0.sql \
+			  scim_provision_router--$(EXTVERSION).sql
 SQL_SOURCES	= $(sort $(wildcard src/sql/*.sql))
 
 # pg_regress suites: sql/NAME.sql -> expected/NAME.out, run in name order.
 REGRESS		= $(sort $(basename $(notdir $(wildcard sql/*.sql))))
-REGRESS_OPTS = --load-extension=pg_trgm --load-extension=pgtap --load-extension=$(EXTENSION)
+REGRESS_OPTS = --load-extension=pg_trgm --load-extension=pgtap --load-extension=scim_provision
 
 CURL_CONFIG ?= curl-config
 PG_CPPFLAGS	= -Isrc -DEXTVERSION=\"$(EXTVERSION)\" $(shell $(CURL_CONFIG) --cflags 2>/dev/null)
@@ -51,7 +55,7 @@ all:
 	@exit 1
 endif
 
-$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES) Makefile
+scim_provision--$(EXTVERSION).sql: $(SQL_SOURCES) Makefile
 	cat $(SQL_SOURCES) > $@
 
 # The objects depend on the flags they were compiled with: when CPPFLAGS or

@@ -2482,4 +2482,94 @@ LEFT JOIN scim._worker_activity() a ON true;
 
 -- ===== Sharding (#11): tokens that name their partition ===================
 
+-- Token ids start with hashtext(workspace) (src/token.c); 0.2.0 tokens stay valid.
+-- The token id starts with hashtext(workspace) in 8 hex digits: a router
+-- (scim_provision_router) sends the request to the workspace's partition
+-- without a round trip (see doc/SCALING.md).
+CREATE FUNCTION scim._generate_token(workspace text) RETURNS text
+	AS 'MODULE_PATHNAME', 'scim_generate_token_for'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION scim._generate_token(text) IS
+	'Internal: a new token for a workspace: its id starts with hashtext(workspace), its secret has 256 bits from pg_strong_random (use scim.create_token)';
+
+REVOKE ALL ON FUNCTION scim._generate_token(text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION scim.create_token(name text, workspace text DEFAULT 'default')
+	RETURNS text
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, scim, pg_temp
+AS $$
+DECLARE
+	token text;
+BEGIN
+	PERFORM scim._require_workspace(workspace);
+	IF name IS NULL OR btrim(name) = '' THEN
+		RAISE EXCEPTION 'a token needs a name'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	token := scim._generate_token(workspace);
+	BEGIN
+		INSERT INTO scim.tokens (token_id, workspace, name, secret_hash)
+		VALUES (substr(token, 6, 24), workspace, name, scim._token_hash(token));
+	EXCEPTION WHEN unique_violation THEN
+		RAISE EXCEPTION 'workspace "%" already has an active token named "%"', workspace, name
+			USING ERRCODE = 'unique_violation',
+				  HINT = 'Revoke it first with scim.revoke_token(name, workspace), or choose another name.';
+	END;
+	RETURN token;
+END;
+$$;
+COMMENT ON FUNCTION scim.create_token(text, text) IS
+	'Create a SCIM bearer token; the plaintext is returned this once and only its SHA-256 is stored';
+
+
+-- ---------------------------------------------------------------------------
+-- 75_routed.sql: what a shard offers a router (scim_provision_router, see
+-- doc/SCALING.md).  The router runs PL/Proxy functions that connect to this
+-- database as a login role the deployment creates and makes a member of
+-- scim_proxy:
+--   scim_proxy   may run scim.dispatch_routed (the SCIM endpoint, routed),
+--                and, through scim_admin and scim_reader, the administration
+--                functions and the data teams' reads the router forwards.
+-- scim_client (PostgREST) never connects to a shard behind a router.
+-- ---------------------------------------------------------------------------
+DO $roles$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'scim_proxy') THEN
+		CREATE ROLE scim_proxy NOLOGIN;
+		GRANT scim_admin, scim_reader TO scim_proxy;
+	END IF;
+END
+$roles$;
+
+-- scim.dispatch_routed(request_headers, request_body, from_json): the node's
+-- scim._dispatch for a request that PostgREST received on the router.  The
+-- router's session holds request.headers; this connection does not, so the
+-- router passes that setting's text as PostgREST set it (duplicate headers
+-- included) and the body, raw (scim_api.dispatch(text), from_json false) or
+-- parsed (dispatch(jsonb), true).  They are set for this transaction and
+-- scim._dispatch answers exactly as for a direct call: status, headers
+-- (response.headers as it set them, text) and body.  PL/Proxy runs each
+-- call in its own transaction, so nothing leaks into the next request.
+-- SECURITY DEFINER with the entry points' log policy: the router's role
+-- may run this and nothing of scim_api.
+CREATE FUNCTION scim.dispatch_routed(request_headers text, request_body text, from_json boolean,
+									 OUT status integer, OUT headers text, OUT body jsonb)
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, scim, pg_temp
+	SET log_min_error_statement = panic
+	SET log_error_verbosity = terse
+AS $$
+BEGIN
+	PERFORM pg_catalog.set_config('request.headers', coalesce(request_headers, ''), true);
+	body := scim._dispatch(request_body, coalesce(from_json, false));
+	status := nullif(pg_catalog.current_setting('response.status', true), '')::integer;
+	headers := nullif(pg_catalog.current_setting('response.headers', true), '');
+END;
+$$;
+COMMENT ON FUNCTION scim.dispatch_routed(text, text, boolean) IS
+	'scim._dispatch for a request a router (scim_provision_router) forwards: PostgREST''s request.headers and body in, status, response headers and SCIM body out';
+REVOKE ALL ON FUNCTION scim.dispatch_routed(text, text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION scim.dispatch_routed(text, text, boolean) TO scim_proxy;
+
 -- (end of sharding)

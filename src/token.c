@@ -3,9 +3,15 @@
  * token.c
  *		SCIM bearer tokens: minting, hashing, and checking.
  *
- * A token is "scim_<id>_<secret>": <id> is 12 random bytes in hex (the
- * public lookup key, stored as scim.tokens.token_id) and <secret> 32 random
- * bytes (256 bits) from pg_strong_random in unpadded base64url.  Only the
+ * A token is "scim_<id>_<secret>": <id> is 12 bytes in hex (the public
+ * lookup key, stored as scim.tokens.token_id) and <secret> 32 random bytes
+ * (256 bits) from pg_strong_random in unpadded base64url.  Since 0.3.0 the
+ * first 4 bytes of <id> are hashtext(workspace) (big-endian) and the other
+ * 8 are random: a router (scim_provision_router) reads the workspace's
+ * partition off the token without a round trip.  The hash is public (any
+ * workspace name hashes the same everywhere), so it grants nothing: the
+ * secret's hash is still what authenticates.  Tokens of 0.2.0 have 12 random
+ * bytes and keep authenticating on a node.  Only the
  * SHA-256 of the whole token is stored.  Authentication looks the row up by
  * id and compares hashes in constant time, so response timing says nothing
  * about the secret.  The plaintext is never stored, logged or put into an
@@ -18,6 +24,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
@@ -31,6 +38,7 @@
 #include "scim_provision.h"
 
 PG_FUNCTION_INFO_V1(scim_generate_token);
+PG_FUNCTION_INFO_V1(scim_generate_token_for);
 PG_FUNCTION_INFO_V1(scim_token_hash);
 PG_FUNCTION_INFO_V1(scim_authenticate);
 
@@ -65,25 +73,17 @@ sha256_bytes(const char *data, size_t len, uint8 *out)
 }
 
 /*
- * scim._generate_token() RETURNS text: a fresh token (plaintext).  Called
- * only by scim.create_token, which stores its hash and hands it out once.
+ * Format "scim_<hex of id>_<base64url of secret>" into a new text and wipe
+ * the buffer and the secret.
  */
-Datum
-scim_generate_token(PG_FUNCTION_ARGS)
+static text *
+format_token(const uint8 *id, uint8 *secret)
 {
-	uint8		id[TOKEN_ID_BYTES];
-	uint8		secret[TOKEN_SECRET_BYTES + 1];
 	char		buf[TOKEN_LEN + 1];
 	char	   *p = buf;
 	int			bits = 0;
 	uint32		acc = 0;
 	text	   *result;
-
-	if (!pg_strong_random(id, sizeof(id)) ||
-		!pg_strong_random(secret, TOKEN_SECRET_BYTES))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random token")));
 
 	memcpy(p, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1);
 	p += sizeof(TOKEN_PREFIX) - 1;
@@ -110,8 +110,54 @@ scim_generate_token(PG_FUNCTION_ARGS)
 
 	result = cstring_to_text_with_len(buf, p - buf);
 	explicit_bzero(buf, sizeof(buf));
-	explicit_bzero(secret, sizeof(secret));
-	PG_RETURN_TEXT_P(result);
+	explicit_bzero(secret, TOKEN_SECRET_BYTES);
+	return result;
+}
+
+/*
+ * scim._generate_token() RETURNS text: a token with a fully random id (the
+ * 0.1.0/0.2.0 format; kept for their install scripts).
+ */
+Datum
+scim_generate_token(PG_FUNCTION_ARGS)
+{
+	uint8		id[TOKEN_ID_BYTES];
+	uint8		secret[TOKEN_SECRET_BYTES];
+
+	if (!pg_strong_random(id, sizeof(id)) ||
+		!pg_strong_random(secret, sizeof(secret)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random token")));
+	PG_RETURN_TEXT_P(format_token(id, secret));
+}
+
+/*
+ * scim._generate_token(workspace text) RETURNS text: a fresh token
+ * (plaintext) whose id starts with hashtext(workspace) in 8 hex digits, the
+ * hash PL/Proxy routes the workspace by.  Called only by scim.create_token,
+ * which stores its hash and hands it out once.
+ */
+Datum
+scim_generate_token_for(PG_FUNCTION_ARGS)
+{
+	uint32		hash;
+	uint8		id[TOKEN_ID_BYTES];
+	uint8		secret[TOKEN_SECRET_BYTES];
+
+	/* hashtext() as SQL computes it: the workspace's name is text in C order */
+	hash = DatumGetUInt32(DirectFunctionCall1Coll(hashtext, C_COLLATION_OID,
+												  PG_GETARG_DATUM(0)));
+	id[0] = (uint8) (hash >> 24);
+	id[1] = (uint8) (hash >> 16);
+	id[2] = (uint8) (hash >> 8);
+	id[3] = (uint8) hash;
+	if (!pg_strong_random(id + 4, sizeof(id) - 4) ||
+		!pg_strong_random(secret, sizeof(secret)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random token")));
+	PG_RETURN_TEXT_P(format_token(id, secret));
 }
 
 /*

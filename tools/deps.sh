@@ -18,7 +18,7 @@ set -euo pipefail
 
 pkgs=(
 	postgresql-15 postgresql-client-15 postgresql-server-dev-15 postgresql-contrib
-	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
+	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-plproxy
 	libcurl4-openssl-dev libipc-run-perl python3 nginx-light openssl curl make gcc clang
 )
 if [ "${1:-}" = "--packaging" ]; then

@@ -29,6 +29,15 @@ CREATE FUNCTION scim._generate_token() RETURNS text
 COMMENT ON FUNCTION scim._generate_token() IS
 	'Internal: a new token with a 256-bit secret from pg_strong_random (use scim.create_token)';
 
+-- The token id starts with hashtext(workspace) in 8 hex digits: a router
+-- (scim_provision_router) sends the request to the workspace's partition
+-- without a round trip (see doc/SCALING.md).
+CREATE FUNCTION scim._generate_token(workspace text) RETURNS text
+	AS 'MODULE_PATHNAME', 'scim_generate_token_for'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION scim._generate_token(text) IS
+	'Internal: a new token for a workspace: its id starts with hashtext(workspace), its secret has 256 bits from pg_strong_random (use scim.create_token)';
+
 CREATE FUNCTION scim._token_hash(token text) RETURNS bytea
 	AS 'MODULE_PATHNAME', 'scim_token_hash'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
@@ -41,7 +50,7 @@ CREATE FUNCTION scim.authenticate(token text) RETURNS text
 COMMENT ON FUNCTION scim.authenticate(text) IS
 	'Workspace of a valid unrevoked token (bare or "Bearer ..."), else NULL; records last_used_at';
 
-REVOKE ALL ON FUNCTION scim._generate_token(), scim._token_hash(text), scim.authenticate(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION scim._generate_token(), scim._generate_token(text), scim._token_hash(text), scim.authenticate(text) FROM PUBLIC;
 
 -- A request-derived System Log field bounded to max_chars characters: a
 -- longer value keeps its first max_chars - 14 characters and the ASCII

@@ -76,7 +76,7 @@ BEGIN
 		RAISE EXCEPTION 'a token needs a name'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	token := scim._generate_token();
+	token := scim._generate_token(workspace);
 	BEGIN
 		INSERT INTO scim.tokens (token_id, workspace, name, secret_hash)
 		VALUES (substr(token, 6, 24), workspace, name, scim._token_hash(token));
