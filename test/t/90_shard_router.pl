@@ -113,6 +113,10 @@ sub dispatch
 		'x-forwarded-host' => 'scim.example.com',
 		'x-forwarded-proto' => 'https',
 		'user-agent' => $o{agent} // 'OneLogin SCIM',
+		# the same correlation id on both sides of a comparison: echoed as
+		# sent, so the router must pass it through (a node generates one
+		# per request when none is sent)
+		'x-request-id' => 'shard-router-test',
 		%{ $o{headers} // {} });
 	$h{'x-scim-token'} = $o{auth} // "Bearer $o{token}" if defined $o{token} || defined $o{auth};
 	# PostgREST's two variants: text/plain (the raw body, '' when none, as
@@ -361,7 +365,7 @@ for my $ws ($on1[0], $on2[0])
 	# request.headers as PostgREST sets it with X-Scim-Token sent twice: the
 	# shard sees the router's text, duplicate included, and refuses it as a node does
 	my $t2 = $token{ $on2[0] };
-	my $dup = qq({"x-scim-method": "GET", "x-scim-uri": "/scim/v2/Users", "x-scim-token": "Bearer $t2", "x-scim-token": "Bearer $t2"});
+	my $dup = qq({"x-scim-method": "GET", "x-scim-uri": "/scim/v2/Users", "x-scim-token": "Bearer $t2", "x-scim-token": "Bearer $t2", "x-request-id": "shard-router-test"});
 	my $r = dispatch($router, 'GET', '/scim/v2/Users', raw_headers => $dup);
 	is($r->{status}, 401, 'X-Scim-Token twice: 401 through the router');
 	same_answer($r, dispatch($s2, 'GET', '/scim/v2/Users', raw_headers => $dup), 'X-Scim-Token twice: the shard\'s answer, byte for byte');
