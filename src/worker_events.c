@@ -36,6 +36,52 @@ static SPIPlanPtr plan_state_events_end;
 	" WHERE workspace OPERATOR(pg_catalog.=) $1"
 
 /*
+ * One page of user-deleted events (type 17) since "since", after "cursor"
+ * (NULL: the first page), fetched and parsed into *page.  A failure is
+ * recorded ("purpose" says in the malformed-page message what happens
+ * next) and returned as the step's result; RUN_DONE when *page holds the
+ * page.  A page that hands back the cursor it was given ends the list
+ * (after_cursor NULL).  Allocates in the current context.
+ */
+static RunResult
+fetch_deletions_page(Conn *c, TimestampTz since, const char *cursor, int pageno,
+					 const char *purpose, OneLoginEventPage *page, OneLoginResponse *resp)
+{
+	StringInfoData url;
+	FetchResult fr;
+	char	   *detail;
+	char		buf[64];
+
+	initStringInfo(&url);
+	appendStringInfo(&url, "%s/api/1/events", c->base_url);
+	onelogin_url_append_param(&url, "event_type_id", "17");
+	onelogin_format_timestamp(since, buf, sizeof(buf));
+	onelogin_url_append_param(&url, "since", buf);
+	if (cursor != NULL)
+		onelogin_url_append_param(&url, "after_cursor", cursor);
+
+	fr = fetch(c, url.data, "/api/1/events", resp);
+	if (fr == FETCH_NOT_FOUND)
+	{
+		record_failure(c, FAIL_PERMANENT, 404, "GET", "/api/1/events", -1,
+					   "OneLogin has no events endpoint at this base URL (HTTP 404)");
+		fr = FETCH_FAILED;
+	}
+	if (fr != FETCH_OK)
+		return fr == FETCH_ABANDONED ? RUN_ABANDONED : RUN_STOPPED;
+	memset(page, 0, sizeof(*page));
+	if (!onelogin_parse_events(resp->body, resp->body_len, page, &detail))
+	{
+		record_failure(c, FAIL_TRANSIENT, 502, "GET", "/api/1/events", -1,
+					   psprintf("malformed events page %d, %s: %s", pageno, purpose, detail));
+		return RUN_STOPPED;
+	}
+	if (page->after_cursor != NULL && cursor != NULL && strcmp(page->after_cursor, cursor) == 0)
+		page->after_cursor = NULL;	/* the same cursor again: stop */
+	return RUN_DONE;
+}
+
+/*
  * Deletions: user-deleted events (type 17) since the events high-water
  * mark minus the overlap, page by page with pagination.after_cursor.
  */
@@ -57,12 +103,9 @@ sync_events(Conn *c)
 
 	for (pageno = 1;; pageno++)
 	{
-		StringInfoData url;
 		OneLoginResponse resp;
 		OneLoginEventPage page;
-		FetchResult fr;
-		char	   *detail;
-		char		buf[64];
+		RunResult	r;
 		int64	   *ids;
 		int			nids = 0;
 		int			i;
@@ -75,38 +118,13 @@ sync_events(Conn *c)
 		MemoryContextReset(PageContext);
 		MemoryContextSwitchTo(PageContext);
 
-		initStringInfo(&url);
-		appendStringInfo(&url, "%s/api/1/events", c->base_url);
-		onelogin_url_append_param(&url, "event_type_id", "17");
-		onelogin_format_timestamp(since, buf, sizeof(buf));
-		onelogin_url_append_param(&url, "since", buf);
-		if (cursor != NULL)
-			onelogin_url_append_param(&url, "after_cursor", cursor);
-
 		set_phase(c->workspace, "fetching deletion events page %d", pageno);
-		fr = fetch(c, url.data, "/api/1/events", &resp);
-		if (fr == FETCH_NOT_FOUND)
-		{
-			record_failure(c, FAIL_PERMANENT, 404, "GET", "/api/1/events", -1,
-						   "OneLogin has no events endpoint at this base URL (HTTP 404)");
-			fr = FETCH_FAILED;
-		}
-		if (fr != FETCH_OK)
+		r = fetch_deletions_page(c, since, cursor, pageno, "nothing of it applied", &page, &resp);
+		if (r != RUN_DONE)
 		{
 			MemoryContextSwitchTo(CycleContext);
-			return fr == FETCH_ABANDONED ? RUN_ABANDONED : RUN_STOPPED;
+			return r;
 		}
-		memset(&page, 0, sizeof(page));
-		if (!onelogin_parse_events(resp.body, resp.body_len, &page, &detail))
-		{
-			record_failure(c, FAIL_TRANSIENT, 502, "GET", "/api/1/events", -1,
-						   psprintf("malformed events page %d, nothing of it applied: %s", pageno, detail));
-			MemoryContextSwitchTo(CycleContext);
-			return RUN_STOPPED;
-		}
-
-		if (page.after_cursor != NULL && cursor != NULL && strcmp(page.after_cursor, cursor) == 0)
-			page.after_cursor = NULL;	/* the same cursor again: stop */
 		ids = palloc(sizeof(int64) * Max(page.nevents, 1));
 		for (i = 0; i < page.nevents; i++)
 		{
@@ -187,41 +205,16 @@ deletions_during_pass(Conn *c, TimestampTz since, TimestampTz *seen_at, int64 *s
 	*found = false;
 	for (pageno = 1;; pageno++)
 	{
-		StringInfoData url;
 		OneLoginResponse resp;
 		OneLoginEventPage page;
-		FetchResult fr;
-		char	   *detail;
-		char		buf[64];
+		RunResult	r;
 		int			i;
 
 		CHECK_FOR_INTERRUPTS();
-		initStringInfo(&url);
-		appendStringInfo(&url, "%s/api/1/events", c->base_url);
-		onelogin_url_append_param(&url, "event_type_id", "17");
-		onelogin_format_timestamp(since, buf, sizeof(buf));
-		onelogin_url_append_param(&url, "since", buf);
-		if (cursor != NULL)
-			onelogin_url_append_param(&url, "after_cursor", cursor);
-
 		set_phase(c->workspace, "checking deletions during the users pass, events page %d", pageno);
-		fr = fetch(c, url.data, "/api/1/events", &resp);
-		if (fr == FETCH_NOT_FOUND)
-		{
-			record_failure(c, FAIL_PERMANENT, 404, "GET", "/api/1/events", -1,
-						   "OneLogin has no events endpoint at this base URL (HTTP 404)");
-			fr = FETCH_FAILED;
-		}
-		if (fr != FETCH_OK)
-			return fr == FETCH_ABANDONED ? RUN_ABANDONED : RUN_STOPPED;
-		memset(&page, 0, sizeof(page));
-		if (!onelogin_parse_events(resp.body, resp.body_len, &page, &detail))
-		{
-			record_failure(c, FAIL_TRANSIENT, 502, "GET", "/api/1/events", -1,
-						   psprintf("malformed events page %d, the users pass is checked again: %s",
-									pageno, detail));
-			return RUN_STOPPED;
-		}
+		r = fetch_deletions_page(c, since, cursor, pageno, "the users pass is checked again", &page, &resp);
+		if (r != RUN_DONE)
+			return r;
 		for (i = 0; i < page.nevents; i++)
 		{
 			OneLoginEvent *e = &page.events[i];
@@ -237,7 +230,7 @@ deletions_during_pass(Conn *c, TimestampTz since, TimestampTz *seen_at, int64 *s
 				*seen_id = e->id;
 			}
 		}
-		if (page.after_cursor == NULL || (cursor != NULL && strcmp(page.after_cursor, cursor) == 0))
+		if (page.after_cursor == NULL)
 			return RUN_DONE;
 		cursor = pstrdup(page.after_cursor);
 		if (rate_budget_exhausted(c, &resp))
