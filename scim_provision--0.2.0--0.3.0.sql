@@ -1970,6 +1970,27 @@ COMMENT ON FUNCTION scim.search_text(jsonb, text, text, text) IS
 -- as 70_postgrest.sql leaves every function of scim in a fresh install
 REVOKE ALL ON FUNCTION scim.search_text(jsonb, text, text, text) FROM scim_client;
 
+-- sw/ew/eq on emails.value and phoneNumbers.value, and co on emails.value
+-- with an '@' (the domain of an address): prefix keys of every value, the
+-- second column of users_search_text_idx; scim.filter_sql puts
+--   scim.element_keys(u.attributes) @@ scim.element_keys_query('emails', 'co', value)
+-- in front of the exact predicate, a necessary condition (src/element_keys.c
+-- says which keys and why).
+CREATE FUNCTION scim.element_keys(attributes jsonb)
+	RETURNS tsvector
+	AS 'MODULE_PATHNAME', 'scim_element_keys'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION scim.element_keys(jsonb) IS
+	'Prefix keys of the values of a User''s emails and phoneNumbers (value, reversed value, the text after and before each @): the second column of users_search_text_idx';
+CREATE FUNCTION scim.element_keys_query(attribute text, op text, value text)
+	RETURNS tsquery
+	AS 'MODULE_PATHNAME', 'scim_element_keys_query'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION scim.element_keys_query(text, text, text) IS
+	'The tsquery of scim.element_keys that "<attribute>.value <op> value" needs (a necessary condition), NULL when none narrows it';
+REVOKE ALL ON FUNCTION scim.element_keys(jsonb) FROM scim_client;
+REVOKE ALL ON FUNCTION scim.element_keys_query(text, text, text) FROM scim_client;
+
 DO $$
 DECLARE
 	trgm_schema name;
@@ -1980,7 +2001,8 @@ BEGIN
 	 WHERE e.extname = 'pg_trgm';
 	EXECUTE pg_catalog.format(
 		'CREATE INDEX users_search_text_idx ON scim.users USING gin '
-		'(scim.search_text(attributes, given_name, family_name, display_name) %I.gin_trgm_ops)',
+		'(scim.search_text(attributes, given_name, family_name, display_name) %I.gin_trgm_ops, '
+		'scim.element_keys(attributes))',
 		trgm_schema);
 END;
 $$;

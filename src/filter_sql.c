@@ -69,6 +69,7 @@
 #include "utils/jsonb.h"
 
 #include "scim_provision.h"
+#include "element_keys.h"
 #include "filter.h"
 #include "filter_sql.h"
 #include "groups.h"
@@ -1181,6 +1182,43 @@ append_search_condition(SqlGen *g, const ScimFilterTarget *t)
 	appendStringInfoString(g->buf, ") AND ");
 }
 
+/*
+ * The element-key condition (src/element_keys.c): sw/ew (and co with an
+ * '@' on emails) on the value of an emails or phoneNumbers element, when
+ * compared case-insensitively (the keys are lower-cased), gets
+ *	 (scim.element_keys(u.attributes) @@ scim.element_keys_query(...) AND <exact predicate>)
+ * which the second column of users_search_text_idx answers; it is preferred
+ * to the search text, whose trigrams of an address are common to all.
+ */
+static bool
+keys_apply(const SqlGen *g, const ScimFilterTarget *t, ScimFilterOp op)
+{
+	const char *name = t->ref.attr->name;
+
+	if (strcmp(g->rt, "User") != 0 || t->ref.common || t->ref.schema->is_extension ||
+		!t->ref.attr->multi_valued || t->def == t->ref.attr || t->case_exact ||
+		t->kind != SFV_STRING || strcmp(t->def->name, "value") != 0)
+		return false;
+	if (strcmp(name, "emails") == 0)
+		return scim_element_keys_apply(SCIM_ELEMENT_EMAILS, op, t->str, t->len);
+	if (strcmp(name, "phoneNumbers") == 0)
+		return scim_element_keys_apply(SCIM_ELEMENT_PHONES, op, t->str, t->len);
+	return false;
+}
+
+static void
+append_keys_condition(SqlGen *g, const ScimFilterTarget *t, ScimFilterOp op)
+{
+	appendStringInfoString(g->buf, "(scim.element_keys(u.attributes) " SCIM_SQL_OP("@@")
+						   " scim.element_keys_query(");
+	append_literal_str(g->buf, t->ref.attr->name);
+	appendStringInfoString(g->buf, ", ");
+	append_literal_str(g->buf, op == SF_SW ? "sw" : op == SF_EW ? "ew" : op == SF_CO ? "co" : "eq");
+	appendStringInfoString(g->buf, ", ");
+	scim_sql_append_literal(g->buf, t->str, t->len);
+	appendStringInfoString(g->buf, ") AND ");
+}
+
 /* A comparison outside any element (top level, or inside name[...]). */
 static void
 emit_compare_searched(SqlGen *g, const ScimFilterNode *node)
@@ -1193,11 +1231,20 @@ emit_compare_searched(SqlGen *g, const ScimFilterNode *node)
 
 	if (filter_search_index &&
 		scim_filter_resolve(g->rt, NULL, node, &t, &err) == 0 && t.known && !t.never &&
-		t.kind == SFV_STRING && has_trigram(t.str, t.len) &&
-		in_search_text(g, &t.ref, &column))
-		use = op == SF_CO || op == SF_SW || op == SF_EW || (op == SF_EQ && column);
-	if (use)
-		append_search_condition(g, &t);
+		t.kind == SFV_STRING)
+	{
+		if (op != SF_EQ && keys_apply(g, &t, op))
+		{
+			append_keys_condition(g, &t, op);
+			use = true;
+		}
+		else if (has_trigram(t.str, t.len) && in_search_text(g, &t.ref, &column) &&
+				 (op == SF_CO || op == SF_SW || op == SF_EW || (op == SF_EQ && column)))
+		{
+			append_search_condition(g, &t);
+			use = true;
+		}
+	}
 	emit_compare(g, node, NULL, NULL);
 	if (use)
 		appendStringInfoChar(g->buf, ')');
@@ -1231,12 +1278,35 @@ valuepath_search_leaf(SqlGen *g, const ScimFilterNode *node, const ScimAttrPath 
 	return true;
 }
 
+/* A sw/ew/co leaf of a value filter's AND chain that has a key condition. */
+static bool
+valuepath_keys_leaf(SqlGen *g, const ScimFilterNode *node, const ScimAttrPath *parent,
+					ScimFilterTarget *leaf, ScimFilterOp *op)
+{
+	ScimFilterTarget t;
+	ScimFilterError err;
+
+	if (node->kind == SF_AND)
+		return valuepath_keys_leaf(g, node->u.bin.left, parent, leaf, op) ||
+			valuepath_keys_leaf(g, node->u.bin.right, parent, leaf, op);
+	if (node->kind != SF_COMPARE ||
+		(node->u.cmp.op != SF_CO && node->u.cmp.op != SF_SW && node->u.cmp.op != SF_EW))
+		return false;
+	if (scim_filter_resolve(g->rt, parent, node, &t, &err) < 0 || !t.known || t.never ||
+		!keys_apply(g, &t, node->u.cmp.op))
+		return false;
+	*leaf = t;
+	*op = node->u.cmp.op;
+	return true;
+}
+
 static void
 emit_valuepath_searched(SqlGen *g, const ScimFilterNode *node)
 {
 	const ScimAttrPath *path = &node->u.vp.path;
 	ScimAttrRef ref;
 	ScimFilterTarget best;
+	ScimFilterOp op;
 	bool		column;
 	bool		use = false;
 
@@ -1245,9 +1315,18 @@ emit_valuepath_searched(SqlGen *g, const ScimFilterNode *node)
 		scim_registry_lookup(g->rt, path->schema, path->attr, NULL, &ref) &&
 		ref.attr->multi_valued && ref.attr->returned != SCIM_RET_NEVER &&
 		in_search_text(g, &ref, &column))
-		use = valuepath_search_leaf(g, node->u.vp.filter, path, &best);
-	if (use)
-		append_search_condition(g, &best);
+	{
+		if (valuepath_keys_leaf(g, node->u.vp.filter, path, &best, &op))
+		{
+			append_keys_condition(g, &best, op);
+			use = true;
+		}
+		else if (valuepath_search_leaf(g, node->u.vp.filter, path, &best))
+		{
+			append_search_condition(g, &best);
+			use = true;
+		}
+	}
 	emit_valuepath(g, node);
 	if (use)
 		appendStringInfoChar(g->buf, ')');

@@ -1,0 +1,395 @@
+/*-------------------------------------------------------------------------
+ *
+ * element_keys.c
+ *		scim.element_keys(): prefix keys of the values of a User's emails and
+ *		phoneNumbers, the second column of users_search_text_idx, and the
+ *		tsquery that finds the users whose keys may satisfy a comparison.
+ *
+ * Trigrams (search_text.c) serve co/sw/ew anywhere in a value, but a pattern
+ * made of common trigrams (`co "@acme.example.com"`: `exa`, `com`, ... occur
+ * in every address) costs a scan of long posting lists.  A GIN index over a
+ * tsvector answers a *prefix* query (`'key':*`) by a range of its sorted
+ * keys, as a btree would, and one such index holds any number of keys per
+ * row: a btree per element without a side table.
+ *
+ * For every element of attributes.emails and attributes.phoneNumbers (an
+ * element as 'lax $[*]' sees it) whose "value" is a string V, lower-cased
+ * as a whole (lower() of the default collation, the predicates' function):
+ *	  <tag>v:V					 sw x: prefix <tag>v:x		eq x: the same
+ *	  <tag>r:reverse(V)			 ew x: prefix <tag>r:reverse(x)
+ * and, for emails, for every '@' in V at position i:
+ *	  ea:V[i+1..]				 co x with x = y@z: prefix ea:z
+ *	  eb:reverse(V[..i-1])						and prefix eb:reverse(y)
+ * (<tag>: e for emails, p for phoneNumbers).  If lower(V) contains lower(x)
+ * and x has an '@', that '@' is one of V's, so the text after it starts
+ * with z and the text before it ends with y: each key condition is
+ * *necessary* for the comparison, never sufficient (z and y may come from
+ * different '@'s or elements), and filter_sql.c keeps the exact predicate
+ * after it.  Keys are clipped to KEY_MAX_BYTES (whole characters), and so
+ * are query prefixes: a clipped prefix is still a prefix.  An attribute
+ * whose keys cannot all be written (more than MAX_ELEMENTS elements, or a
+ * non-string value, which the predicates compare by its JSON text) gets the
+ * key <tag>! instead, and every query accepts it: such users are always
+ * candidates, decided by the exact predicate.
+ *
+ * src/element_keys.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "tsearch/ts_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "element_keys.h"
+
+PG_FUNCTION_INFO_V1(scim_element_keys);
+PG_FUNCTION_INFO_V1(scim_element_keys_query);
+
+#define KEY_MAX_BYTES	256		/* of a key's text after its tag */
+#define MAX_ELEMENTS	64		/* per attribute */
+#define MAX_KEYS		512		/* per attribute (a value of many '@'s) */
+
+typedef struct KeyList
+{
+	Datum	   *keys;
+	int			n;
+	int			cap;
+} KeyList;
+
+/* lower() of the default collation, as the predicates compute it */
+static char *
+lower_text(const char *s, int len, int *out_len)
+{
+	text	   *t = DatumGetTextPP(DirectFunctionCall1Coll(lower, DEFAULT_COLLATION_OID,
+														   PointerGetDatum(cstring_to_text_with_len(s, len))));
+
+	*out_len = VARSIZE_ANY_EXHDR(t);
+	return VARDATA_ANY(t);
+}
+
+/* The length of s clipped to whole characters within KEY_MAX_BYTES. */
+static int
+clip_length(const char *s, int len)
+{
+	int			n = 0;
+
+	while (n < len)
+	{
+		int			l = pg_mblen(s + n);
+
+		if (n + l > KEY_MAX_BYTES || n + l > len)
+			break;
+		n += l;
+	}
+	return n;
+}
+
+/* s reversed character by character, into buf */
+static void
+append_reversed(StringInfo buf, const char *s, int len)
+{
+	int			start = buf->len;
+	int			n = 0;
+
+	enlargeStringInfo(buf, len);
+	buf->len += len;
+	buf->data[buf->len] = '\0';
+	while (n < len)
+	{
+		int			l = pg_mblen(s + n);
+
+		if (n + l > len)
+			l = len - n;
+		memcpy(buf->data + start + len - n - l, s + n, l);
+		n += l;
+	}
+}
+
+/*
+ * Append the key (or query prefix) of a kind to buf: "<tag><kind>:" and the
+ * text, reversed if asked, clipped.  Reversal comes before clipping, so that
+ * a key and a query prefix clip the same leading characters.
+ */
+static void
+append_key(StringInfo buf, char tag, char kind, const char *s, int len, bool reversed)
+{
+	appendStringInfoChar(buf, tag);
+	appendStringInfoChar(buf, kind);
+	appendStringInfoChar(buf, ':');
+	if (reversed)
+	{
+		StringInfoData r;
+
+		initStringInfo(&r);
+		append_reversed(&r, s, len);
+		appendBinaryStringInfo(buf, r.data, clip_length(r.data, r.len));
+		pfree(r.data);
+	}
+	else
+		appendBinaryStringInfo(buf, s, clip_length(s, len));
+}
+
+static void
+add_key(KeyList *list, char tag, char kind, const char *s, int len, bool reversed)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	append_key(&buf, tag, kind, s, len, reversed);
+	if (list->n == list->cap)
+	{
+		list->cap *= 2;
+		list->keys = repalloc(list->keys, sizeof(Datum) * list->cap);
+	}
+	list->keys[list->n++] = PointerGetDatum(cstring_to_text_with_len(buf.data, buf.len));
+	pfree(buf.data);
+}
+
+static JsonbValue *
+get_key(JsonbContainer *c, const char *key)
+{
+	JsonbValue	k;
+
+	if (!JsonContainerIsObject(c))
+		return NULL;
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = (int) strlen(key);
+	return findJsonbValueFromContainer(c, JB_FOBJECT, &k);
+}
+
+/*
+ * The keys of one element (the attribute's start at list->keys[first]).
+ * Returns false when its "value" is there but no string (the predicates
+ * compare its JSON text), or when the attribute has too many keys: the
+ * attribute gets <tag>! instead.
+ */
+static bool
+element_keys(KeyList *list, int first, char tag, JsonbValue *elem)
+{
+	JsonbValue *v;
+	const char *s;
+	int			len;
+
+	if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
+		return true;			/* no "value": nothing a comparison finds */
+	v = get_key(elem->val.binary.data, "value");
+	if (v == NULL || v->type == jbvNull)
+		return true;
+	if (v->type != jbvString || list->n - first + 2 > MAX_KEYS)
+		return false;
+	s = lower_text(v->val.string.val, v->val.string.len, &len);
+	add_key(list, tag, 'v', s, len, false);
+	add_key(list, tag, 'r', s, len, true);
+	if (tag == 'e')
+		for (int i = 0; i < len; i++)
+			if (s[i] == '@')
+			{
+				if (list->n - first + 2 > MAX_KEYS)
+					return false;
+				add_key(list, tag, 'a', s + i + 1, len - i - 1, false);
+				add_key(list, tag, 'b', s, i, true);
+			}
+	return true;
+}
+
+/* The keys of a multi-valued attribute ('lax $[*]': a lone object is one element). */
+static void
+attribute_keys(KeyList *list, char tag, JsonbValue *attr)
+{
+	int			first = list->n;
+	bool		ok = true;
+
+	if (attr->type == jbvBinary && JsonContainerIsArray(attr->val.binary.data))
+	{
+		JsonbIterator *it;
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		if (JsonContainerSize(attr->val.binary.data) > MAX_ELEMENTS)
+			ok = false;
+		else
+		{
+			it = JsonbIteratorInit(attr->val.binary.data);
+			while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+				if (tok == WJB_ELEM && !element_keys(list, first, tag, &v))
+				{
+					ok = false;
+					break;
+				}
+		}
+	}
+	else
+		ok = element_keys(list, first, tag, attr);
+	if (!ok)
+	{
+		/* the attribute's keys give way to the one that every query accepts */
+		list->n = first;
+		add_key(list, tag, '!', "", 0, false);
+	}
+}
+
+/*
+ * scim.element_keys(attributes jsonb) RETURNS tsvector
+ * IMMUTABLE STRICT (an index expression).
+ */
+Datum
+scim_element_keys(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *attrs = PG_GETARG_JSONB_P(0);
+	KeyList		list;
+	JsonbValue *v;
+	ArrayType  *arr;
+
+	list.cap = 8;
+	list.n = 0;
+	list.keys = palloc(sizeof(Datum) * list.cap);
+	if ((v = get_key(&attrs->root, "emails")) != NULL)
+		attribute_keys(&list, 'e', v);
+	if ((v = get_key(&attrs->root, "phoneNumbers")) != NULL)
+		attribute_keys(&list, 'p', v);
+	arr = construct_array(list.keys, list.n, TEXTOID, -1, false, TYPALIGN_INT);
+	/* sorts and removes duplicates */
+	PG_RETURN_DATUM(DirectFunctionCall1(array_to_tsvector, PointerGetDatum(arr)));
+}
+
+/* a prefix operand of tsquery's input syntax: 'key':* with ' and \ escaped */
+static void
+append_operand(StringInfo q, const char *key, int len, bool prefix)
+{
+	appendStringInfoChar(q, '\'');
+	for (int i = 0; i < len; i++)
+	{
+		if (key[i] == '\'' || key[i] == '\\')
+			appendStringInfoChar(q, '\\');
+		appendStringInfoChar(q, key[i]);
+	}
+	appendStringInfoString(q, prefix ? "':*" : "'");
+}
+
+static void
+append_prefix(StringInfo q, char tag, char kind, const char *s, int len, bool reversed)
+{
+	StringInfoData key;
+
+	initStringInfo(&key);
+	append_key(&key, tag, kind, s, len, reversed);
+	append_operand(q, key.data, key.len, true);
+	pfree(key.data);
+}
+
+bool
+scim_element_keys_apply(ScimElementAttr attr, ScimFilterOp op, const char *value, size_t len)
+{
+	const char *at;
+
+	if (op == SF_EQ || op == SF_SW || op == SF_EW)
+		return true;
+	if (op != SF_CO || attr != SCIM_ELEMENT_EMAILS)
+		return false;
+	/* co: only an '@' with text on at least one side narrows anything */
+	at = memchr(value, '@', len);
+	return at != NULL && len > 1;
+}
+
+/*
+ * The tsquery text for a comparison of a value with op: the key condition
+ * that scim_element_keys_apply() said exists.
+ */
+char *
+scim_element_keys_query_text(ScimElementAttr attr, ScimFilterOp op, const char *value, size_t len)
+{
+	char		tag = attr == SCIM_ELEMENT_EMAILS ? 'e' : 'p';
+	StringInfoData q;
+	const char *s;
+	int			n;
+
+	Assert(scim_element_keys_apply(attr, op, value, len));
+	s = lower_text(value, (int) len, &n);
+	initStringInfo(&q);
+	appendStringInfoChar(&q, '(');
+	switch (op)
+	{
+		case SF_EQ:
+		case SF_SW:
+			append_prefix(&q, tag, 'v', s, n, false);
+			break;
+		case SF_EW:
+			append_prefix(&q, tag, 'r', s, n, true);
+			break;
+		default:
+			{
+				/* co y@z: the first '@' of the pattern */
+				int			i = (int) ((const char *) memchr(s, '@', n) - s);
+				bool		both = i > 0 && i < n - 1;
+
+				if (i < n - 1)
+					append_prefix(&q, tag, 'a', s + i + 1, n - i - 1, false);
+				if (both)
+					appendStringInfoString(&q, " & ");
+				if (i > 0)
+					append_prefix(&q, tag, 'b', s, i, true);
+			}
+			break;
+	}
+	appendStringInfoString(&q, ") | ");
+	{
+		StringInfoData overflow;
+
+		initStringInfo(&overflow);
+		append_key(&overflow, tag, '!', "", 0, false);
+		append_operand(&q, overflow.data, overflow.len, false);
+		pfree(overflow.data);
+	}
+	return q.data;
+}
+
+/*
+ * scim.element_keys_query(attribute text, op text, value text) RETURNS tsquery
+ * IMMUTABLE STRICT: what filter_sql.c puts on the right of @@, folded to a
+ * constant when the query is planned.  attribute: 'emails' or
+ * 'phoneNumbers'; op: eq, sw, ew or co.  NULL when no key condition applies.
+ */
+Datum
+scim_element_keys_query(PG_FUNCTION_ARGS)
+{
+	char	   *attr = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *op = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	text	   *value = PG_GETARG_TEXT_PP(2);
+	ScimElementAttr a;
+	ScimFilterOp o;
+
+	if (strcmp(attr, "emails") == 0)
+		a = SCIM_ELEMENT_EMAILS;
+	else if (strcmp(attr, "phoneNumbers") == 0)
+		a = SCIM_ELEMENT_PHONES;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("element keys are kept for \"emails\" and \"phoneNumbers\" only, not \"%s\"", attr)));
+	if (strcmp(op, "eq") == 0)
+		o = SF_EQ;
+	else if (strcmp(op, "sw") == 0)
+		o = SF_SW;
+	else if (strcmp(op, "ew") == 0)
+		o = SF_EW;
+	else if (strcmp(op, "co") == 0)
+		o = SF_CO;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("element keys serve eq, sw, ew and co, not \"%s\"", op)));
+	if (!scim_element_keys_apply(a, o, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value)))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(DirectFunctionCall1(tsqueryin,
+										CStringGetDatum(scim_element_keys_query_text(a, o, VARDATA_ANY(value),
+																					 VARSIZE_ANY_EXHDR(value)))));
+}
