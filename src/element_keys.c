@@ -39,13 +39,12 @@
 #include "postgres.h"
 
 #include "catalog/pg_collation.h"
-#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "tsearch/ts_type.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/formatting.h"
 #include "utils/jsonb.h"
 
 #include "element_keys.h"
@@ -57,9 +56,15 @@ PG_FUNCTION_INFO_V1(scim_element_keys_query);
 #define MAX_ELEMENTS	64		/* per attribute */
 #define MAX_KEYS		512		/* per attribute (a value of many '@'s) */
 
+/*
+ * The keys of one row, written one after the other into text; key i is
+ * text.data[off[i] .. off[i] + len[i]).
+ */
 typedef struct KeyList
 {
-	Datum	   *keys;
+	StringInfoData text;
+	int		   *off;
+	int		   *len;
 	int			n;
 	int			cap;
 } KeyList;
@@ -68,11 +73,10 @@ typedef struct KeyList
 static char *
 lower_text(const char *s, int len, int *out_len)
 {
-	text	   *t = DatumGetTextPP(DirectFunctionCall1Coll(lower, DEFAULT_COLLATION_OID,
-														   PointerGetDatum(cstring_to_text_with_len(s, len))));
+	char	   *l = str_tolower(s, len, DEFAULT_COLLATION_OID);
 
-	*out_len = VARSIZE_ANY_EXHDR(t);
-	return VARDATA_ANY(t);
+	*out_len = (int) strlen(l);
+	return l;
 }
 
 /* The length of s clipped to whole characters within KEY_MAX_BYTES. */
@@ -92,31 +96,11 @@ clip_length(const char *s, int len)
 	return n;
 }
 
-/* s reversed character by character, into buf */
-static void
-append_reversed(StringInfo buf, const char *s, int len)
-{
-	int			start = buf->len;
-	int			n = 0;
-
-	enlargeStringInfo(buf, len);
-	buf->len += len;
-	buf->data[buf->len] = '\0';
-	while (n < len)
-	{
-		int			l = pg_mblen(s + n);
-
-		if (n + l > len)
-			l = len - n;
-		memcpy(buf->data + start + len - n - l, s + n, l);
-		n += l;
-	}
-}
-
 /*
  * Append the key (or query prefix) of a kind to buf: "<tag><kind>:" and the
- * text, reversed if asked, clipped.  Reversal comes before clipping, so that
- * a key and a query prefix clip the same leading characters.
+ * text, reversed character by character if asked, clipped.  Reversal comes
+ * before clipping, so that a key and a query prefix clip the same leading
+ * characters.
  */
 static void
 append_key(StringInfo buf, char tag, char kind, const char *s, int len, bool reversed)
@@ -126,12 +110,24 @@ append_key(StringInfo buf, char tag, char kind, const char *s, int len, bool rev
 	appendStringInfoChar(buf, ':');
 	if (reversed)
 	{
-		StringInfoData r;
+		int		   *starts = palloc(sizeof(int) * (len + 1));
+		int			nchars = 0;
+		int			kept = 0;
 
-		initStringInfo(&r);
-		append_reversed(&r, s, len);
-		appendBinaryStringInfo(buf, r.data, clip_length(r.data, r.len));
-		pfree(r.data);
+		/* where each character starts, then the characters from the end while they fit */
+		for (int n = 0; n < len; n += pg_mblen(s + n))
+			starts[nchars++] = n;
+		starts[nchars] = len;
+		for (int c = nchars - 1; c >= 0; c--)
+		{
+			int			l = Min(starts[c + 1], len) - starts[c];
+
+			if (kept + l > KEY_MAX_BYTES)
+				break;
+			appendBinaryStringInfo(buf, s + starts[c], l);
+			kept += l;
+		}
+		pfree(starts);
 	}
 	else
 		appendBinaryStringInfo(buf, s, clip_length(s, len));
@@ -140,17 +136,16 @@ append_key(StringInfo buf, char tag, char kind, const char *s, int len, bool rev
 static void
 add_key(KeyList *list, char tag, char kind, const char *s, int len, bool reversed)
 {
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	append_key(&buf, tag, kind, s, len, reversed);
 	if (list->n == list->cap)
 	{
 		list->cap *= 2;
-		list->keys = repalloc(list->keys, sizeof(Datum) * list->cap);
+		list->off = repalloc(list->off, sizeof(int) * list->cap);
+		list->len = repalloc(list->len, sizeof(int) * list->cap);
 	}
-	list->keys[list->n++] = PointerGetDatum(cstring_to_text_with_len(buf.data, buf.len));
-	pfree(buf.data);
+	list->off[list->n] = list->text.len;
+	append_key(&list->text, tag, kind, s, len, reversed);
+	list->len[list->n] = list->text.len - list->off[list->n];
+	list->n++;
 }
 
 static JsonbValue *
@@ -206,6 +201,7 @@ static void
 attribute_keys(KeyList *list, char tag, JsonbValue *attr)
 {
 	int			first = list->n;
+	int			first_text = list->text.len;
 	bool		ok = true;
 
 	if (attr->type == jbvBinary && JsonContainerIsArray(attr->val.binary.data))
@@ -232,9 +228,73 @@ attribute_keys(KeyList *list, char tag, JsonbValue *attr)
 	if (!ok)
 	{
 		/* the attribute's keys give way to the one that every query accepts */
+		list->text.len = first_text;
+		list->text.data[first_text] = '\0';
 		list->n = first;
 		add_key(list, tag, '!', "", 0, false);
 	}
+}
+
+/* tsvector order: memcmp of the common length, then the shorter first */
+static const char *sort_text;
+
+static int
+compare_keys(const void *a, const void *b)
+{
+	const int  *ka = (const int *) a;
+	const int  *kb = (const int *) b;
+	int			r = memcmp(sort_text + ka[0], sort_text + kb[0], Min(ka[1], kb[1]));
+
+	if (r != 0)
+		return r;
+	return (ka[1] > kb[1]) - (ka[1] < kb[1]);
+}
+
+/* The keys as a tsvector without positions: sorted, without duplicates. */
+static TSVector
+keys_tsvector(KeyList *list)
+{
+	int		   *pairs = palloc(sizeof(int) * 2 * Max(list->n, 1));
+	int			n = 0;
+	int			lenstr = 0;
+	TSVector	tsv;
+	char	   *str;
+	int			pos = 0;
+
+	for (int i = 0; i < list->n; i++)
+	{
+		pairs[2 * i] = list->off[i];
+		pairs[2 * i + 1] = list->len[i];
+	}
+	sort_text = list->text.data;
+	qsort(pairs, list->n, sizeof(int) * 2, compare_keys);
+	for (int i = 0; i < list->n; i++)
+	{
+		if (n > 0 && compare_keys(&pairs[2 * (n - 1)], &pairs[2 * i]) == 0)
+			continue;
+		pairs[2 * n] = pairs[2 * i];
+		pairs[2 * n + 1] = pairs[2 * i + 1];
+		lenstr += pairs[2 * n + 1];
+		n++;
+	}
+	/* keys are short (KEY_MAX_BYTES) and few (MAX_KEYS per attribute) */
+	Assert(lenstr <= MAXSTRPOS);
+	tsv = palloc0(CALCDATASIZE(n, lenstr));
+	SET_VARSIZE(tsv, CALCDATASIZE(n, lenstr));
+	tsv->size = n;
+	str = STRPTR(tsv);
+	for (int i = 0; i < n; i++)
+	{
+		WordEntry  *we = &ARRPTR(tsv)[i];
+
+		we->haspos = 0;
+		we->len = pairs[2 * i + 1];
+		we->pos = pos;
+		memcpy(str + pos, list->text.data + pairs[2 * i], we->len);
+		pos += we->len;
+	}
+	pfree(pairs);
+	return tsv;
 }
 
 /*
@@ -247,18 +307,17 @@ scim_element_keys(PG_FUNCTION_ARGS)
 	Jsonb	   *attrs = PG_GETARG_JSONB_P(0);
 	KeyList		list;
 	JsonbValue *v;
-	ArrayType  *arr;
 
+	initStringInfo(&list.text);
 	list.cap = 8;
 	list.n = 0;
-	list.keys = palloc(sizeof(Datum) * list.cap);
+	list.off = palloc(sizeof(int) * list.cap);
+	list.len = palloc(sizeof(int) * list.cap);
 	if ((v = get_key(&attrs->root, "emails")) != NULL)
 		attribute_keys(&list, 'e', v);
 	if ((v = get_key(&attrs->root, "phoneNumbers")) != NULL)
 		attribute_keys(&list, 'p', v);
-	arr = construct_array(list.keys, list.n, TEXTOID, -1, false, TYPALIGN_INT);
-	/* sorts and removes duplicates */
-	PG_RETURN_DATUM(DirectFunctionCall1(array_to_tsvector, PointerGetDatum(arr)));
+	PG_RETURN_TSVECTOR(keys_tsvector(&list));
 }
 
 /* a prefix operand of tsquery's input syntax: 'key':* with ' and \ escaped */
