@@ -1982,14 +1982,25 @@ CREATE FUNCTION scim.element_keys(attributes jsonb)
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION scim.element_keys(jsonb) IS
 	'Prefix keys of the values of a User''s emails and phoneNumbers (value, reversed value, the text after and before each @): the second column of users_search_text_idx';
-CREATE FUNCTION scim.element_keys_query(attribute text, op text, value text)
+CREATE FUNCTION scim.element_keys_query(attribute text, op text, value text, type text DEFAULT NULL,
+										exact boolean DEFAULT false)
 	RETURNS tsquery
 	AS 'MODULE_PATHNAME', 'scim_element_keys_query'
-	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION scim.element_keys_query(text, text, text) IS
-	'The tsquery of scim.element_keys that "<attribute>.value <op> value" needs (a necessary condition), NULL when none narrows it';
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION scim.element_keys_query(text, text, text, text, boolean) IS
+	'The tsquery of scim.element_keys for "<attribute>.value <op> value" (typed: in a value path with type eq): exact = false the index condition, a necessary one (NULL when none narrows it); exact = true the test that decides alone where the keys are complete (NULL when there is none)';
+
+-- The keys, stored (this rewrites scim.users once, as ADD COLUMN ... STORED
+-- does): the index is built on them, and a predicate that the
+-- keys decide alone reads them from the row instead of computing them
+-- again for every user the index returns (the way a tsvector column serves
+-- full-text search).  Kept by PostgreSQL for every writer.
+ALTER TABLE scim.users ADD COLUMN element_keys tsvector
+	GENERATED ALWAYS AS (scim.element_keys(attributes)) STORED;
+COMMENT ON COLUMN scim.users.element_keys IS
+	'Prefix keys of the emails and phoneNumbers values (scim.element_keys(attributes)), for filters; generated';
 REVOKE ALL ON FUNCTION scim.element_keys(jsonb) FROM scim_client;
-REVOKE ALL ON FUNCTION scim.element_keys_query(text, text, text) FROM scim_client;
+REVOKE ALL ON FUNCTION scim.element_keys_query(text, text, text, text, boolean) FROM scim_client;
 
 DO $$
 DECLARE
@@ -2002,7 +2013,7 @@ BEGIN
 	EXECUTE pg_catalog.format(
 		'CREATE INDEX users_search_text_idx ON scim.users USING gin '
 		'(scim.search_text(attributes, given_name, family_name, display_name) %I.gin_trgm_ops, '
-		'scim.element_keys(attributes))',
+		'element_keys)',
 		trgm_schema);
 END;
 $$;

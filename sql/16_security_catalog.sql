@@ -125,7 +125,7 @@ INSERT INTO allowed (fn, security, settings, grantees) VALUES
 	('scim.dispatch_routed(text,text,boolean)', 'definer', 'search_path=pg_catalog, scim, pg_temp; log_min_error_statement=panic; log_error_verbosity=terse', 'scim_proxy'),
 	('scim.domain_approved(text,text)', 'definer', 'search_path=pg_catalog, scim, pg_temp', 'scim_admin,scim_reader'),
 	('scim.element_keys(jsonb)', 'invoker', '', 'PUBLIC'),
-	('scim.element_keys_query(text,text,text)', 'invoker', '', 'PUBLIC'),
+	('scim.element_keys_query(text,text,text,text,boolean)', 'invoker', '', 'PUBLIC'),
 	('scim.email_domain(text)', 'invoker', '', 'PUBLIC,scim_admin,scim_reader'),
 	('scim.filter_match(text,jsonb)', 'invoker', '', 'PUBLIC'),
 	('scim.filter_sql(text,text)', 'invoker', '', 'PUBLIC'),

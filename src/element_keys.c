@@ -55,6 +55,7 @@ PG_FUNCTION_INFO_V1(scim_element_keys_query);
 #define KEY_MAX_BYTES	256		/* of a key's text after its tag */
 #define MAX_ELEMENTS	64		/* per attribute */
 #define MAX_KEYS		512		/* per attribute (a value of many '@'s) */
+#define TYPE_END		'\x1f'	/* ends the type in a typed key */
 
 /*
  * The keys of one row, written one after the other into text; key i is
@@ -174,6 +175,11 @@ element_keys(KeyList *list, int first, char tag, JsonbValue *elem)
 	const char *s;
 	int			len;
 
+	JsonbValue *t;
+	char	   *type = NULL;
+	int			typelen = 0;
+	StringInfoData typed;
+
 	if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
 		return true;			/* no "value": nothing a comparison finds */
 	v = get_key(elem->val.binary.data, "value");
@@ -181,18 +187,36 @@ element_keys(KeyList *list, int first, char tag, JsonbValue *elem)
 		return true;
 	if (v->type != jbvString || list->n - first + 2 > MAX_KEYS)
 		return false;
+	t = get_key(elem->val.binary.data, "type");
+	if (t != NULL && t->type != jbvNull)
+	{
+		/* a type the typed keys cannot spell: compared by the predicate */
+		if (t->type != jbvString || memchr(t->val.string.val, TYPE_END, t->val.string.len) != NULL)
+			return false;
+		type = lower_text(t->val.string.val, t->val.string.len, &typelen);
+	}
 	s = lower_text(v->val.string.val, v->val.string.len, &len);
 	add_key(list, tag, 'v', s, len, false);
 	add_key(list, tag, 'r', s, len, true);
-	if (tag == 'e')
-		for (int i = 0; i < len; i++)
-			if (s[i] == '@')
+	if (tag != 'e')
+		return true;
+	initStringInfo(&typed);
+	for (int i = 0; i < len; i++)
+		if (s[i] == '@')
+		{
+			if (list->n - first + 3 > MAX_KEYS)
+				return false;
+			add_key(list, tag, 'a', s + i + 1, len - i - 1, false);
+			add_key(list, tag, 'b', s, i, true);
+			if (type != NULL)
 			{
-				if (list->n - first + 2 > MAX_KEYS)
-					return false;
-				add_key(list, tag, 'a', s + i + 1, len - i - 1, false);
-				add_key(list, tag, 'b', s, i, true);
+				resetStringInfo(&typed);
+				appendBinaryStringInfo(&typed, type, typelen);
+				appendStringInfoChar(&typed, TYPE_END);
+				appendBinaryStringInfo(&typed, s + i + 1, len - i - 1);
+				add_key(list, 'E', 'a', typed.data, typed.len, false);
 			}
+		}
 	return true;
 }
 
@@ -360,11 +384,56 @@ scim_element_keys_apply(ScimElementAttr attr, ScimFilterOp op, const char *value
 }
 
 /*
+ * Whether the key condition decides a comparison alone (filter_sql.c then
+ * skips the exact predicate for the users it holds keys of):
+ *	- sw, ew: the value is a prefix of the key (or of the reversed key);
+ *	- co "@z" and co "y@" (no other '@' before the end of y): the keys hold
+ *	  the text after and before every '@' of every value;
+ *	- typed (value path [type eq "t" and value co "@z"]): the typed key of
+ *	  that '@' exists exactly when the element's type is t;
+ * as long as the query's text is not clipped (then a clipped key still
+ * starts with it).  Not co "y@z" (y and z may come from different '@'s),
+ * and not eq (containment serves it).
+ */
+bool
+scim_element_keys_exact(ScimElementAttr attr, ScimFilterOp op, const char *value, size_t len,
+						const char *type, size_t typelen)
+{
+	const char *at;
+	size_t		textlen;
+
+	if (!scim_element_keys_apply(attr, op, value, len) || op == SF_EQ)
+		return false;
+	if (type != NULL)
+	{
+		/* typed keys: co "@z" on emails, a type without TYPE_END */
+		if (op != SF_CO || value[0] != '@' || len < 2 || memchr(type, TYPE_END, typelen) != NULL)
+			return false;
+		textlen = typelen + 1 + len - 1;
+	}
+	else if (op == SF_CO)
+	{
+		at = memchr(value, '@', len);
+		if (at != value && at != value + len - 1)
+			return false;
+		textlen = len - 1;
+	}
+	else
+		textlen = len;
+	/* lower() may lengthen a character: leave room for it */
+	return textlen * 2 + 3 <= KEY_MAX_BYTES;
+}
+
+/*
  * The tsquery text for a comparison of a value with op: the key condition
- * that scim_element_keys_apply() said exists.
+ * that scim_element_keys_apply() said exists; typed (type not NULL) when
+ * scim_element_keys_exact() said so for the type.  With the overflow key
+ * (every query of filter_sql.c's index condition), or without (the test that
+ * decides alone).
  */
 char *
-scim_element_keys_query_text(ScimElementAttr attr, ScimFilterOp op, const char *value, size_t len)
+scim_element_keys_query_text(ScimElementAttr attr, ScimFilterOp op, const char *value, size_t len,
+							 const char *type, size_t typelen, bool overflow)
 {
 	char		tag = attr == SCIM_ELEMENT_EMAILS ? 'e' : 'p';
 	StringInfoData q;
@@ -375,57 +444,93 @@ scim_element_keys_query_text(ScimElementAttr attr, ScimFilterOp op, const char *
 	s = lower_text(value, (int) len, &n);
 	initStringInfo(&q);
 	appendStringInfoChar(&q, '(');
-	switch (op)
+	if (type != NULL)
 	{
-		case SF_EQ:
-		case SF_SW:
-			append_prefix(&q, tag, 'v', s, n, false);
-			break;
-		case SF_EW:
-			append_prefix(&q, tag, 'r', s, n, true);
-			break;
-		default:
-			{
-				/* co y@z: the first '@' of the pattern */
-				int			i = (int) ((const char *) memchr(s, '@', n) - s);
-				bool		both = i > 0 && i < n - 1;
+		StringInfoData typed;
+		int			tn;
+		const char *t = lower_text(type, (int) typelen, &tn);
 
-				if (i < n - 1)
-					append_prefix(&q, tag, 'a', s + i + 1, n - i - 1, false);
-				if (both)
-					appendStringInfoString(&q, " & ");
-				if (i > 0)
-					append_prefix(&q, tag, 'b', s, i, true);
-			}
-			break;
+		Assert(op == SF_CO && n > 1 && s[0] == '@');
+		initStringInfo(&typed);
+		appendBinaryStringInfo(&typed, t, tn);
+		appendStringInfoChar(&typed, TYPE_END);
+		appendBinaryStringInfo(&typed, s + 1, n - 1);
+		append_prefix(&q, 'E', 'a', typed.data, typed.len, false);
 	}
-	appendStringInfoString(&q, ") | ");
-	{
-		StringInfoData overflow;
+	else
+		switch (op)
+		{
+			case SF_EQ:
+			case SF_SW:
+				append_prefix(&q, tag, 'v', s, n, false);
+				break;
+			case SF_EW:
+				append_prefix(&q, tag, 'r', s, n, true);
+				break;
+			default:
+				{
+					/* co y@z: the first '@' of the pattern */
+					int			i = (int) ((const char *) memchr(s, '@', n) - s);
+					bool		both = i > 0 && i < n - 1;
 
-		initStringInfo(&overflow);
-		append_key(&overflow, tag, '!', "", 0, false);
-		append_operand(&q, overflow.data, overflow.len, false);
-		pfree(overflow.data);
+					if (i < n - 1)
+						append_prefix(&q, tag, 'a', s + i + 1, n - i - 1, false);
+					if (both)
+						appendStringInfoString(&q, " & ");
+					if (i > 0)
+						append_prefix(&q, tag, 'b', s, i, true);
+				}
+				break;
+		}
+	appendStringInfoChar(&q, ')');
+	if (overflow)
+	{
+		StringInfoData key;
+
+		initStringInfo(&key);
+		append_key(&key, tag, '!', "", 0, false);
+		appendStringInfoString(&q, " | ");
+		append_operand(&q, key.data, key.len, false);
+		pfree(key.data);
 	}
 	return q.data;
 }
 
 /*
- * scim.element_keys_query(attribute text, op text, value text) RETURNS tsquery
- * IMMUTABLE STRICT: what filter_sql.c puts on the right of @@, folded to a
- * constant when the query is planned.  attribute: 'emails' or
- * 'phoneNumbers'; op: eq, sw, ew or co.  NULL when no key condition applies.
+ * scim.element_keys_query(attribute text, op text, value text,
+ *						   type text DEFAULT NULL, exact boolean DEFAULT false)
+ * RETURNS tsquery, IMMUTABLE: what filter_sql.c puts on the right of @@,
+ * folded to a constant when the query is planned.  attribute: 'emails' or
+ * 'phoneNumbers'; op: eq, sw, ew or co; type: the value path's type eq (typed
+ * keys).  exact = false: the index condition (with the overflow key), NULL
+ * when no key condition applies; exact = true: the test that decides alone,
+ * NULL when there is none.
  */
 Datum
 scim_element_keys_query(PG_FUNCTION_ARGS)
 {
-	char	   *attr = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *op = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	text	   *value = PG_GETARG_TEXT_PP(2);
+	char	   *attr;
+	char	   *op;
+	text	   *value;
+	text	   *type = NULL;
+	bool		exact;
 	ScimElementAttr a;
 	ScimFilterOp o;
+	const char *t = NULL;
+	size_t		tlen = 0;
 
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(4))
+		PG_RETURN_NULL();
+	attr = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	op = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	value = PG_GETARG_TEXT_PP(2);
+	exact = PG_GETARG_BOOL(4);
+	if (!PG_ARGISNULL(3))
+	{
+		type = PG_GETARG_TEXT_PP(3);
+		t = VARDATA_ANY(type);
+		tlen = VARSIZE_ANY_EXHDR(type);
+	}
 	if (strcmp(attr, "emails") == 0)
 		a = SCIM_ELEMENT_EMAILS;
 	else if (strcmp(attr, "phoneNumbers") == 0)
@@ -448,7 +553,12 @@ scim_element_keys_query(PG_FUNCTION_ARGS)
 				 errmsg("element keys serve eq, sw, ew and co, not \"%s\"", op)));
 	if (!scim_element_keys_apply(a, o, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value)))
 		PG_RETURN_NULL();
+	/* typed keys answer only what they answer exactly */
+	if ((exact || type != NULL) &&
+		!scim_element_keys_exact(a, o, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), t, tlen))
+		PG_RETURN_NULL();
 	PG_RETURN_DATUM(DirectFunctionCall1(tsqueryin,
 										CStringGetDatum(scim_element_keys_query_text(a, o, VARDATA_ANY(value),
-																					 VARSIZE_ANY_EXHDR(value)))));
+																					 VARSIZE_ANY_EXHDR(value),
+																					 t, tlen, !exact))));
 }

@@ -23,8 +23,15 @@ typedef enum ScimElementAttr
 extern bool scim_element_keys_apply(ScimElementAttr attr, ScimFilterOp op,
 									const char *value, size_t len);
 
+/* Whether it decides the comparison alone (typed: with "type eq <type>"). */
+extern bool scim_element_keys_exact(ScimElementAttr attr, ScimFilterOp op,
+									const char *value, size_t len,
+									const char *type, size_t typelen);
+
 /* The tsquery text of that condition (server encoding). */
 extern char *scim_element_keys_query_text(ScimElementAttr attr, ScimFilterOp op,
-										  const char *value, size_t len);
+										  const char *value, size_t len,
+										  const char *type, size_t typelen,
+										  bool overflow);
 
 #endif							/* SCIM_ELEMENT_KEYS_H */

@@ -1186,10 +1186,27 @@ append_search_condition(SqlGen *g, const ScimFilterTarget *t)
  * The element-key condition (src/element_keys.c): sw/ew (and co with an
  * '@' on emails) on the value of an emails or phoneNumbers element, when
  * compared case-insensitively (the keys are lower-cased), gets
- *	 (scim.element_keys(u.attributes) @@ scim.element_keys_query(...) AND <exact predicate>)
+ *	 (KEYS @@ scim.element_keys_query(...) AND <exact predicate>)
  * which the second column of users_search_text_idx answers; it is preferred
- * to the search text, whose trigrams of an address are common to all.
+ * to the search text, whose trigrams of an address are common to all.  When
+ * the keys decide the comparison alone (scim_element_keys_exact), the exact
+ * predicate is left to the users whose keys are incomplete:
+ *	 (KEYS @@ <query> AND (KEYS @@ <exact query> OR <exact predicate>))
+ * so that the users the index returns are not re-checked element by element.
+ * A value path [type eq "t" and value co "@z"] uses the typed keys.
+ * ---------------------------------------------------------------------
  */
+#define ELEMENT_KEYS "u.element_keys"
+
+typedef struct KeyCond
+{
+	ScimFilterTarget value;		/* the value comparison */
+	ScimFilterOp op;
+	ScimFilterTarget type;		/* the value path's type eq, if typed */
+	bool		typed;
+	bool		exact;
+} KeyCond;
+
 static bool
 keys_apply(const SqlGen *g, const ScimFilterTarget *t, ScimFilterOp op)
 {
@@ -1207,16 +1224,53 @@ keys_apply(const SqlGen *g, const ScimFilterTarget *t, ScimFilterOp op)
 }
 
 static void
-append_keys_condition(SqlGen *g, const ScimFilterTarget *t, ScimFilterOp op)
+keys_set_exact(KeyCond *k)
 {
-	appendStringInfoString(g->buf, "(scim.element_keys(u.attributes) " SCIM_SQL_OP("@@")
-						   " scim.element_keys_query(");
-	append_literal_str(g->buf, t->ref.attr->name);
+	ScimElementAttr attr = strcmp(k->value.ref.attr->name, "emails") == 0 ?
+		SCIM_ELEMENT_EMAILS : SCIM_ELEMENT_PHONES;
+
+	k->exact = scim_element_keys_exact(attr, k->op, k->value.str, k->value.len,
+									   k->typed ? k->type.str : NULL, k->typed ? k->type.len : 0);
+}
+
+static void
+append_keys_query(SqlGen *g, const KeyCond *k, bool exact)
+{
+	appendStringInfoString(g->buf, ELEMENT_KEYS " " SCIM_SQL_OP("@@") " scim.element_keys_query(");
+	append_literal_str(g->buf, k->value.ref.attr->name);
 	appendStringInfoString(g->buf, ", ");
-	append_literal_str(g->buf, op == SF_SW ? "sw" : op == SF_EW ? "ew" : op == SF_CO ? "co" : "eq");
+	append_literal_str(g->buf, k->op == SF_SW ? "sw" : k->op == SF_EW ? "ew" : k->op == SF_CO ? "co" : "eq");
 	appendStringInfoString(g->buf, ", ");
-	scim_sql_append_literal(g->buf, t->str, t->len);
-	appendStringInfoString(g->buf, ") AND ");
+	scim_sql_append_literal(g->buf, k->value.str, k->value.len);
+	appendStringInfoString(g->buf, ", ");
+	if (k->typed)
+		scim_sql_append_literal(g->buf, k->type.str, k->type.len);
+	else
+		appendStringInfoString(g->buf, "NULL");
+	appendStringInfoString(g->buf, exact ? ", true)" : ", false)");
+}
+
+/* What goes before the exact predicate (close_keys_condition after it). */
+static void
+open_keys_condition(SqlGen *g, const KeyCond *k)
+{
+	appendStringInfoChar(g->buf, '(');
+	append_keys_query(g, k, false);
+	appendStringInfoString(g->buf, " AND ");
+	if (k->exact)
+	{
+		appendStringInfoChar(g->buf, '(');
+		append_keys_query(g, k, true);
+		appendStringInfoString(g->buf, " OR ");
+	}
+}
+
+static void
+close_keys_condition(SqlGen *g, const KeyCond *k)
+{
+	if (k->exact)
+		appendStringInfoChar(g->buf, ')');
+	appendStringInfoChar(g->buf, ')');
 }
 
 /* A comparison outside any element (top level, or inside name[...]). */
@@ -1228,18 +1282,25 @@ emit_compare_searched(SqlGen *g, const ScimFilterNode *node)
 	ScimFilterOp op = node->u.cmp.op;
 	bool		column;
 	bool		use = false;
+	KeyCond		k;
 
+	memset(&k, 0, sizeof(k));
 	if (filter_search_index &&
 		scim_filter_resolve(g->rt, NULL, node, &t, &err) == 0 && t.known && !t.never &&
 		t.kind == SFV_STRING)
 	{
 		if (op != SF_EQ && keys_apply(g, &t, op))
 		{
-			append_keys_condition(g, &t, op);
-			use = true;
+			k.value = t;
+			k.op = op;
+			keys_set_exact(&k);
+			open_keys_condition(g, &k);
+			emit_compare(g, node, NULL, NULL);
+			close_keys_condition(g, &k);
+			return;
 		}
-		else if (has_trigram(t.str, t.len) && in_search_text(g, &t.ref, &column) &&
-				 (op == SF_CO || op == SF_SW || op == SF_EW || (op == SF_EQ && column)))
+		if (has_trigram(t.str, t.len) && in_search_text(g, &t.ref, &column) &&
+			(op == SF_CO || op == SF_SW || op == SF_EW || (op == SF_EQ && column)))
 		{
 			append_search_condition(g, &t);
 			use = true;
@@ -1281,23 +1342,75 @@ valuepath_search_leaf(SqlGen *g, const ScimFilterNode *node, const ScimAttrPath 
 /* A sw/ew/co leaf of a value filter's AND chain that has a key condition. */
 static bool
 valuepath_keys_leaf(SqlGen *g, const ScimFilterNode *node, const ScimAttrPath *parent,
-					ScimFilterTarget *leaf, ScimFilterOp *op)
+					KeyCond *k)
 {
 	ScimFilterTarget t;
 	ScimFilterError err;
 
 	if (node->kind == SF_AND)
-		return valuepath_keys_leaf(g, node->u.bin.left, parent, leaf, op) ||
-			valuepath_keys_leaf(g, node->u.bin.right, parent, leaf, op);
+		return valuepath_keys_leaf(g, node->u.bin.left, parent, k) ||
+			valuepath_keys_leaf(g, node->u.bin.right, parent, k);
 	if (node->kind != SF_COMPARE ||
 		(node->u.cmp.op != SF_CO && node->u.cmp.op != SF_SW && node->u.cmp.op != SF_EW))
 		return false;
 	if (scim_filter_resolve(g->rt, parent, node, &t, &err) < 0 || !t.known || t.never ||
 		!keys_apply(g, &t, node->u.cmp.op))
 		return false;
-	*leaf = t;
-	*op = node->u.cmp.op;
+	k->value = t;
+	k->op = node->u.cmp.op;
 	return true;
+}
+
+/* Whether a value filter's leaf is "type eq <string>" compared case-insensitively. */
+static bool
+valuepath_type_eq(SqlGen *g, const ScimFilterNode *node, const ScimAttrPath *parent,
+				  ScimFilterTarget *t)
+{
+	ScimFilterError err;
+
+	return node->kind == SF_COMPARE && node->u.cmp.op == SF_EQ &&
+		scim_filter_resolve(g->rt, parent, node, t, &err) == 0 && t->known && !t->never &&
+		t->kind == SFV_STRING && !t->case_exact && t->def != t->ref.attr &&
+		strcmp(t->def->name, "type") == 0;
+}
+
+/*
+ * The key condition of a value filter: the best case decides alone
+ * ([value op x], or [type eq "t" and value co "@z"] in either order), else
+ * any leaf with a key condition narrows it.
+ */
+static bool
+valuepath_keys(SqlGen *g, const ScimFilterNode *filter, const ScimAttrPath *parent, KeyCond *k)
+{
+	memset(k, 0, sizeof(*k));
+	if (filter->kind == SF_COMPARE)
+	{
+		if (!valuepath_keys_leaf(g, filter, parent, k))
+			return false;
+		keys_set_exact(k);
+		return true;
+	}
+	if (filter->kind == SF_AND)
+	{
+		const ScimFilterNode *l = filter->u.bin.left;
+		const ScimFilterNode *r = filter->u.bin.right;
+
+		/* exactly two leaves: a third (primary eq true) is not in the keys */
+		if ((valuepath_type_eq(g, l, parent, &k->type) && r->kind == SF_COMPARE &&
+			 valuepath_keys_leaf(g, r, parent, k)) ||
+			(valuepath_type_eq(g, r, parent, &k->type) && l->kind == SF_COMPARE &&
+			 valuepath_keys_leaf(g, l, parent, k)))
+		{
+			k->typed = true;
+			keys_set_exact(k);
+			if (k->exact)
+				return true;
+			k->typed = false;	/* only the typed keys decide with the type */
+			return true;
+		}
+		memset(k, 0, sizeof(*k));
+	}
+	return valuepath_keys_leaf(g, filter, parent, k);
 }
 
 static void
@@ -1306,7 +1419,7 @@ emit_valuepath_searched(SqlGen *g, const ScimFilterNode *node)
 	const ScimAttrPath *path = &node->u.vp.path;
 	ScimAttrRef ref;
 	ScimFilterTarget best;
-	ScimFilterOp op;
+	KeyCond		k;
 	bool		column;
 	bool		use = false;
 
@@ -1316,10 +1429,12 @@ emit_valuepath_searched(SqlGen *g, const ScimFilterNode *node)
 		ref.attr->multi_valued && ref.attr->returned != SCIM_RET_NEVER &&
 		in_search_text(g, &ref, &column))
 	{
-		if (valuepath_keys_leaf(g, node->u.vp.filter, path, &best, &op))
+		if (valuepath_keys(g, node->u.vp.filter, path, &k))
 		{
-			append_keys_condition(g, &best, op);
-			use = true;
+			open_keys_condition(g, &k);
+			emit_valuepath(g, node);
+			close_keys_condition(g, &k);
+			return;
 		}
 		else if (valuepath_search_leaf(g, node->u.vp.filter, path, &best))
 		{

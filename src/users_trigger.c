@@ -532,7 +532,8 @@ scim_users_before_write(PG_FUNCTION_ARGS)
 		{
 			Form_pg_attribute att = TupleDescAttr(desc, i);
 
-			if (att->attisdropped)
+			/* generated columns are computed after this trigger */
+			if (att->attisdropped || att->attgenerated)
 				continue;
 			if (!attr_equal(att, values[i], nulls[i], ovalues[i], onulls[i]))
 				distinct = true;
