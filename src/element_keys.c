@@ -2,8 +2,9 @@
  *
  * element_keys.c
  *		scim.element_keys(): prefix keys of the values of a User's emails and
- *		phoneNumbers, the second column of users_search_text_idx, and the
- *		tsquery that finds the users whose keys may satisfy a comparison.
+ *		phoneNumbers (stored as the generated column scim.users.element_keys,
+ *		the second column of users_search_text_idx), and the tsqueries that
+ *		find the users whose keys satisfy a comparison.
  *
  * Trigrams (search_text.c) serve co/sw/ew anywhere in a value, but a pattern
  * made of common trigrams (`co "@acme.example.com"`: `exa`, `com`, ... occur
@@ -15,22 +16,28 @@
  * For every element of attributes.emails and attributes.phoneNumbers (an
  * element as 'lax $[*]' sees it) whose "value" is a string V, lower-cased
  * as a whole (lower() of the default collation, the predicates' function):
- *	  <tag>v:V					 sw x: prefix <tag>v:x		eq x: the same
+ *	  <tag>v:V					 sw x: prefix <tag>v:x
  *	  <tag>r:reverse(V)			 ew x: prefix <tag>r:reverse(x)
  * and, for emails, for every '@' in V at position i:
- *	  ea:V[i+1..]				 co x with x = y@z: prefix ea:z
- *	  eb:reverse(V[..i-1])						and prefix eb:reverse(y)
- * (<tag>: e for emails, p for phoneNumbers).  If lower(V) contains lower(x)
- * and x has an '@', that '@' is one of V's, so the text after it starts
- * with z and the text before it ends with y: each key condition is
- * *necessary* for the comparison, never sufficient (z and y may come from
- * different '@'s or elements), and filter_sql.c keeps the exact predicate
- * after it.  Keys are clipped to KEY_MAX_BYTES (whole characters), and so
- * are query prefixes: a clipped prefix is still a prefix.  An attribute
- * whose keys cannot all be written (more than MAX_ELEMENTS elements, or a
- * non-string value, which the predicates compare by its JSON text) gets the
- * key <tag>! instead, and every query accepts it: such users are always
- * candidates, decided by the exact predicate.
+ *	  ea:V[i+1..]				 co "@z": prefix ea:z
+ *	  eb:reverse(V[..i-1])		 co "y@": prefix eb:reverse(y)
+ *	  Ea:T<0x1f>V[i+1..]		 [type eq "t" and value co "@z"]: prefix Ea:t<0x1f>z
+ * (<tag>: e for emails, p for phoneNumbers; T the element's type, lower-
+ * cased, when it has one).  lower() works character by character and '@' is
+ * its own lower case, so lower(V) contains lower(x) = y@z exactly when some
+ * '@' of V is preceded by y and followed by z: a key query is *exact* for
+ * sw, ew, co "@z", co "y@" (y without '@') and the typed form, and
+ * *necessary* for co "y@z" (y and z may come from different '@'s or
+ * elements); scim_element_keys_exact() says which.
+ *
+ * Keys are clipped to KEY_MAX_BYTES (whole characters), and so are query
+ * prefixes: a clipped prefix is still a prefix, and a query short enough
+ * not to be clipped stays exact.  An attribute whose keys cannot all be
+ * written (more than MAX_ELEMENTS elements or MAX_KEYS keys, a non-string
+ * value, which the predicates compare by its JSON text, a type that is no
+ * string or holds the separator) gets the key <tag>! instead, and every
+ * index query accepts it: such users are always candidates, and the exact
+ * predicate decides for them (filter_sql.c).
  *
  * src/element_keys.c
  *

@@ -18,7 +18,8 @@
 #       INSERT of the same columns (the same triggers run for both).
 #       Goal: >= 0.5x throughput.
 #   P4w the write cost of the search structures of 0.3.0 (users_search_text_idx,
-#       users_workspace_updated_idx, the user_counts triggers): POST /Users with
+#       the element_keys column, users_workspace_updated_idx, the user_counts
+#       triggers): POST /Users with
 #       them and with them dropped/disabled, alternating ROUNDS times in a
 #       second database of P4W_USERS users.  Goal: within 5%.
 #   S   a corpus of filters IdPs and data teams send (Okta, Entra ID,
@@ -26,7 +27,8 @@
 #       meta.lastModified, active, groups by member), each through
 #       scim.handle (count=100) vs the hand-written SQL an expert would use
 #       for the same total and the same 100 rows as JSON, with indexes of
-#       their own (bench_* below, created after P4) and JIT off (scim.handle's
+#       their own (bench_* below, created after P4; a stored column of email
+#       keys), the faster of two query shapes, and JIT off (scim.handle's
 #       list functions pin jit = off: these are OLTP queries).  Goal: <= 1.5x for
 #       every filter matching <= 1% of the users.  P3 is also shown with
 #       scim_provision.search_index = off (the 0.2.0 predicate).
@@ -230,12 +232,14 @@ SQL
 	search_structures() {	# on | off
 		if [ "$1" = off ]; then
 			psql -d p4w -c "DROP INDEX scim.users_search_text_idx; DROP INDEX scim.users_workspace_updated_idx;
+					 ALTER TABLE scim.users DROP COLUMN element_keys;
 					 ALTER TABLE scim.users DISABLE TRIGGER users_count_insert, DISABLE TRIGGER users_count_delete,
 						DISABLE TRIGGER users_count_move, DISABLE TRIGGER users_count_truncate;" >/dev/null
 		else
 			psql -d p4w >/dev/null <<SQL
+ALTER TABLE scim.users ADD COLUMN element_keys tsvector GENERATED ALWAYS AS (scim.element_keys(attributes)) STORED;
 DO \$\$ BEGIN
-	EXECUTE format('CREATE INDEX users_search_text_idx ON scim.users USING gin (scim.search_text(attributes, given_name, family_name, display_name) %I.gin_trgm_ops, scim.element_keys(attributes))',
+	EXECUTE format('CREATE INDEX users_search_text_idx ON scim.users USING gin (scim.search_text(attributes, given_name, family_name, display_name) %I.gin_trgm_ops, element_keys)',
 				   (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'));
 END \$\$;
 CREATE INDEX users_workspace_updated_idx ON scim.users (workspace, updated_at);
@@ -271,19 +275,24 @@ BEGIN
 	EXECUTE format('CREATE INDEX bench_family_trgm ON scim.users USING gin (lower(family_name) %I.gin_trgm_ops)', s);
 	EXECUTE format('CREATE INDEX bench_display_trgm ON scim.users USING gin (lower(display_name) %I.gin_trgm_ops)', s);
 END $$;
--- prefix keys of each email address, the expert's own (in SQL): the address,
--- reversed, its domain, its local part reversed; GIN answers 'key':* by a
--- range of keys, as a btree per element would
+-- prefix keys of each email address, the expert's own (in SQL), stored in a
+-- generated column with a GIN index (the usual way to serve a tsvector): the
+-- address, reversed, its domain, its local part reversed, and the domain with
+-- the address's type.  For this data (one '@' per address, strings only) a
+-- key query is the whole predicate: no re-check.
 CREATE FUNCTION bench_email_keys(a jsonb) RETURNS tsvector IMMUTABLE PARALLEL SAFE LANGUAGE sql AS $f$
 	SELECT array_to_tsvector(coalesce(array_agg(k), '{}'))
 	  FROM jsonb_array_elements(CASE jsonb_typeof(a -> 'emails') WHEN 'array' THEN a -> 'emails' ELSE '[]' END) e,
 		   LATERAL (VALUES ('v:' || lower(e ->> 'value')), ('r:' || reverse(lower(e ->> 'value'))),
 						   ('d:' || split_part(lower(e ->> 'value'), '@', 2)),
-						   ('b:' || reverse(split_part(lower(e ->> 'value'), '@', 1)))) AS x(k)
-	 WHERE e ->> 'value' IS NOT NULL
+						   ('b:' || reverse(split_part(lower(e ->> 'value'), '@', 1))),
+						   ('wd:' || lower(e ->> 'type') || '/' || split_part(lower(e ->> 'value'), '@', 2))) AS x(k)
+	 WHERE e ->> 'value' IS NOT NULL AND k IS NOT NULL
 $f$;
 SET maintenance_work_mem = '512MB';
-CREATE INDEX bench_email_keys_idx ON scim.users USING gin (bench_email_keys(attributes));
+ALTER TABLE scim.users ADD COLUMN bench_keys tsvector GENERATED ALWAYS AS (bench_email_keys(attributes)) STORED;
+CREATE INDEX bench_keys_idx ON scim.users USING gin (bench_keys);
+VACUUM scim.users;
 ANALYZE scim.users;
 SQL
 	last_mod=$(psql -Atc "SELECT to_char((max(updated_at) - interval '1000 seconds') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM scim.users WHERE user_name LIKE 'u%'")
@@ -293,7 +302,7 @@ SQL
 	EV="lower(jsonb_path_query_array(u.attributes, 'lax \$.emails[*].value')::text)"
 	PV="lower(jsonb_path_query_array(u.attributes, 'lax \$.phoneNumbers[*].value')::text)"
 	EL="jsonb_array_elements(u.attributes -> 'emails')"
-	EK="bench_email_keys(u.attributes)"
+	EK="u.bench_keys"
 	# name | SCIM filter | hand-written predicate over "scim.users u" (same answer)
 	corpus=(
 "okta_username_eq|userName eq \"u4242@example.com\"|lower(u.user_name) = 'u4242@example.com'"
@@ -302,13 +311,13 @@ SQL
 "username_co|userName co \"4242@\"|lower(u.user_name) LIKE '%4242@%'"
 "username_ew|userName ew \"99999@example.com\"|lower(u.user_name) LIKE '%99999@example.com'"
 "onelogin_email_eq|emails.value eq \"u4242@example.com\"|lower(u.attributes::text)::jsonb @> '{\"emails\":[{\"value\":\"u4242@example.com\"}]}'"
-"emails_co_domain|emails.value co \"@acme.example.com\"|$EK @@ '''d:acme.example.com'':*' AND EXISTS (SELECT 1 FROM $EL e WHERE lower(e ->> 'value') LIKE '%@acme.example.com%')"
-"emails_sw|emails.value sw \"u42424\"|$EK @@ '''v:u42424'':*' AND EXISTS (SELECT 1 FROM $EL e WHERE lower(e ->> 'value') LIKE 'u42424%')"
-"emails_ew|emails.value ew \"4201@acme.example.com\"|$EK @@ '''r:moc.elpmaxe.emca@1024'':*' AND EXISTS (SELECT 1 FROM $EL e WHERE lower(e ->> 'value') LIKE '%4201@acme.example.com')"
-"P3_valuepath_co_active|emails[type eq \"work\" and value co \"@acme.example.com\"] and active eq true|u.active AND $EK @@ '''d:acme.example.com'':*' AND EXISTS (SELECT 1 FROM $EL e WHERE lower(e ->> 'type') = 'work' AND lower(e ->> 'value') LIKE '%@acme.example.com%')"
-"valuepath_ew|emails[type eq \"work\" and value ew \"@acme.example.com\"]|$EK @@ '''d:acme.example.com''' AND EXISTS (SELECT 1 FROM $EL e WHERE lower(e ->> 'type') = 'work' AND lower(e ->> 'value') LIKE '%@acme.example.com')"
+"emails_co_domain|emails.value co \"@acme.example.com\"|$EK @@ '''d:acme.example.com'':*'"
+"emails_sw|emails.value sw \"u42424\"|$EK @@ '''v:u42424'':*'"
+"emails_ew|emails.value ew \"4201@acme.example.com\"|$EK @@ '''r:moc.elpmaxe.emca@1024'':*'"
+"P3_valuepath_co_active|emails[type eq \"work\" and value co \"@acme.example.com\"] and active eq true|u.active AND $EK @@ '''wd:work/acme.example.com'':*'"
+"valuepath_ew|emails[type eq \"work\" and value ew \"@acme.example.com\"]|$EK @@ '''wd:work/acme.example.com'''"
 "entra_valuepath_eq|emails[type eq \"work\" and value eq \"u4242@example.com\"]|lower(u.attributes::text)::jsonb @> '{\"emails\":[{\"type\":\"work\",\"value\":\"u4242@example.com\"}]}'"
-"valuepath_co_one|emails[value co \"u4242@\"]|$EK @@ '''b:2424u'':*' AND EXISTS (SELECT 1 FROM $EL e WHERE lower(e ->> 'value') LIKE '%u4242@%')"
+"valuepath_co_one|emails[value co \"u4242@\"]|$EK @@ '''b:2424u'':*'"
 "given_eq|name.givenName eq \"Given4242\"|lower(u.given_name) = 'given4242'"
 "given_sw|name.givenName sw \"Given4242\"|lower(u.given_name) LIKE 'given4242%'"
 "given_co|name.givenName co \"ven42424\"|lower(u.given_name) LIKE '%ven42424%'"
@@ -320,7 +329,7 @@ SQL
 "lastmodified_gt_active|meta.lastModified gt \"$last_mod\" and active eq true|u.updated_at > $last_mod_sql AND u.active"
 "inactive_username_sw|active eq false and userName sw \"u4242\"|NOT u.active AND lower(u.user_name) LIKE 'u4242%'"
 "groups_by_member|groups.value eq \"$grp\"|EXISTS (SELECT 1 FROM scim.group_members m WHERE m.member_id = u.id AND m.group_id = '$grp')"
-"username_or_email|userName sw \"u4242\" or emails.value co \"4201@acme\"|lower(u.user_name) LIKE 'u4242%' OR ($EK @@ '''b:1024'':* & ''d:acme'':*' AND EXISTS (SELECT 1 FROM $EL e WHERE lower(e ->> 'value') LIKE '%4201@acme%'))"
+"username_or_email|userName sw \"u4242\" or emails.value co \"4201@acme\"|lower(u.user_name) LIKE 'u4242%' OR $EK @@ '''b:1024'':* & ''d:acme'':*'"
 "okta_username_eq_inactive|userName eq \"u4240@example.com\" and active eq false|lower(u.user_name) = 'u4240@example.com' AND NOT u.active"
 	)
 	urlenc() { printf '%s' "$1" | sed 's/%/%25/g; s/ /%20/g; s/"/%22/g; s/\[/%5B/g; s/\]/%5D/g; s/@/%40/g; s/&/%26/g; s/+/%2B/g'; }
@@ -332,8 +341,14 @@ SQL
 		total_h=$(psql -Atc "SELECT body->>'totalResults' FROM scim.handle('GET', '/Users', '$q_sql', (SELECT auth FROM bench_env))")
 		total_x=$(psql -Atc "SELECT count(*) FROM scim.users u WHERE u.workspace = 'default' AND ($pred)")
 		read -r _ h_lat < <(WARM=1 SECS=$corpus_secs run_pgbench "s_${name}_h" 1 "SELECT h.status FROM scim.handle('GET', '/Users', '$q_sql', '$auth_sql'::jsonb) h;")
-		read -r _ x_lat < <(WARM=1 SECS=$corpus_secs PGOPTIONS="-c jit=off" run_pgbench "s_${name}_x" 1 "SELECT (SELECT count(*) FROM scim.users u WHERE u.workspace = 'default' AND ($pred)) AS total,
+		# the expert writes both shapes and keeps the faster: the page through
+		# the created_at order (best when many match), or all matches read
+		# once and sorted (best when few do; the planner cannot tell)
+		read -r _ x1_lat < <(WARM=1 SECS=$corpus_secs PGOPTIONS="-c jit=off" run_pgbench "s_${name}_x" 1 "SELECT (SELECT count(*) FROM scim.users u WHERE u.workspace = 'default' AND ($pred)) AS total,
 	(SELECT jsonb_agg(to_jsonb(p)) FROM (SELECT u.* FROM scim.users u WHERE u.workspace = 'default' AND ($pred) ORDER BY u.created_at, u.id LIMIT 100) p) AS page;")
+		read -r _ x2_lat < <(WARM=1 SECS=$corpus_secs PGOPTIONS="-c jit=off" run_pgbench "s_${name}_m" 1 "WITH m AS MATERIALIZED (SELECT u.* FROM scim.users u WHERE u.workspace = 'default' AND ($pred))
+SELECT (SELECT count(*) FROM m) AS total, (SELECT jsonb_agg(to_jsonb(p)) FROM (SELECT * FROM m ORDER BY m.created_at, m.id LIMIT 100) p) AS page;")
+		x_lat=$(awk -v a="$x1_lat" -v b="$x2_lat" 'BEGIN { print (a < b ? a : b) }')
 		flag=""; [ "$total_h" = "$total_x" ] || flag="  TOTALS DIFFER ($total_x)"
 		printf '%-26s %9s %11s %11s %6sx%s\n' "$name" "$total_h" "$h_lat" "$x_lat" "$(ratio "$h_lat" "$x_lat")" "$flag"
 	done
