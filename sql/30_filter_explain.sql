@@ -106,7 +106,7 @@ INSERT INTO explain_corpus VALUES
 	('emails[type eq "work" and value co "me-4242@"]', 'users_search_text_idx', 0),
 	('emails[type eq "work" and value ew "er-4242@big.example"] and active eq true', 'users_search_text_idx', 1),
 	('emails.value sw "user-1234@"', 'users_search_text_idx', 1),
-	('emails.value co "4242@home"', 'users_search_text_idx', 1),
+	('emails.value co "4242@home"', 'users_search_text_idx', 2),
 	('emails[value co "@big.example" and type eq "home"]', 'users_search_text_idx', 0),
 	('name.givenName co "ven1234"', 'users_search_text_idx', 11),
 	('name.givenName sw "given1999"', 'users_search_text_idx', 11),

@@ -55,6 +55,7 @@
 #include "utils/jsonb.h"
 
 #include "element_keys.h"
+#include "json_bridge.h"
 
 PG_FUNCTION_INFO_V1(scim_element_keys);
 PG_FUNCTION_INFO_V1(scim_element_keys_query);
@@ -156,19 +157,6 @@ add_key(KeyList *list, char tag, char kind, const char *s, int len, bool reverse
 	list->n++;
 }
 
-static JsonbValue *
-get_key(JsonbContainer *c, const char *key)
-{
-	JsonbValue	k;
-
-	if (!JsonContainerIsObject(c))
-		return NULL;
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = (int) strlen(key);
-	return findJsonbValueFromContainer(c, JB_FOBJECT, &k);
-}
-
 /*
  * The keys of one element (the attribute's start at list->keys[first]).
  * Returns false when its "value" is there but no string (the predicates
@@ -189,12 +177,12 @@ element_keys(KeyList *list, int first, char tag, JsonbValue *elem)
 
 	if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
 		return true;			/* no "value": nothing a comparison finds */
-	v = get_key(elem->val.binary.data, "value");
+	v = scim_jsonb_member(elem->val.binary.data, "value");
 	if (v == NULL || v->type == jbvNull)
 		return true;
 	if (v->type != jbvString || list->n - first + 2 > MAX_KEYS)
 		return false;
-	t = get_key(elem->val.binary.data, "type");
+	t = scim_jsonb_member(elem->val.binary.data, "type");
 	if (t != NULL && t->type != jbvNull)
 	{
 		/* a type the typed keys cannot spell: compared by the predicate */
@@ -344,9 +332,9 @@ scim_element_keys(PG_FUNCTION_ARGS)
 	list.n = 0;
 	list.off = palloc(sizeof(int) * list.cap);
 	list.len = palloc(sizeof(int) * list.cap);
-	if ((v = get_key(&attrs->root, "emails")) != NULL)
+	if ((v = scim_jsonb_member(&attrs->root, "emails")) != NULL)
 		attribute_keys(&list, 'e', v);
-	if ((v = get_key(&attrs->root, "phoneNumbers")) != NULL)
+	if ((v = scim_jsonb_member(&attrs->root, "phoneNumbers")) != NULL)
 		attribute_keys(&list, 'p', v);
 	PG_RETURN_TSVECTOR(keys_tsvector(&list));
 }

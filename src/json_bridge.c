@@ -325,3 +325,16 @@ sj_to_jsonb(const SjValue *v)
 	}
 	return JsonbValueToJsonb(push_value(&state, v, WJB_ELEM));
 }
+
+JsonbValue *
+scim_jsonb_member(JsonbContainer *c, const char *key)
+{
+	JsonbValue	k;
+
+	if (!JsonContainerIsObject(c))
+		return NULL;
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = (int) strlen(key);
+	return findJsonbValueFromContainer(c, JB_FOBJECT, &k);
+}

@@ -31,4 +31,7 @@ extern SjValue *sj_from_jsonb(ScimArena *arena, Jsonb *jb);
 /* Build a jsonb (palloc'd in CurrentMemoryContext) from a DOM value. */
 extern Jsonb *sj_to_jsonb(const SjValue *v);
 
+/* The member key of an object container, or NULL (also when c is no object). */
+extern JsonbValue *scim_jsonb_member(JsonbContainer *c, const char *key);
+
 #endif							/* SCIM_JSON_BRIDGE_H */

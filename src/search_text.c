@@ -37,6 +37,8 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "json_bridge.h"
+
 PG_FUNCTION_INFO_V1(scim_search_text);
 
 /* the multi-valued attributes whose elements are searchable */
@@ -79,19 +81,6 @@ append_value(StringInfo buf, JsonbValue *v)
 			}
 			break;
 	}
-}
-
-static JsonbValue *
-get_key(JsonbContainer *c, const char *key)
-{
-	JsonbValue	k;
-
-	if (!JsonContainerIsObject(c))
-		return NULL;
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = (int) strlen(key);
-	return findJsonbValueFromContainer(c, JB_FOBJECT, &k);
 }
 
 /* every member value of an object (one level) */
@@ -158,12 +147,12 @@ scim_search_text(PG_FUNCTION_ARGS)
 		Jsonb	   *attrs = PG_GETARG_JSONB_P(0);
 		JsonbValue *v;
 
-		if ((v = get_key(&attrs->root, "name")) != NULL)
+		if ((v = scim_jsonb_member(&attrs->root, "name")) != NULL)
 			append_element(&buf, v);
-		if ((v = get_key(&attrs->root, "nickName")) != NULL)
+		if ((v = scim_jsonb_member(&attrs->root, "nickName")) != NULL)
 			append_value(&buf, v);
 		for (int i = 0; i < lengthof(element_attrs); i++)
-			if ((v = get_key(&attrs->root, element_attrs[i])) != NULL)
+			if ((v = scim_jsonb_member(&attrs->root, element_attrs[i])) != NULL)
 				append_elements(&buf, v);
 	}
 	if (buf.len == 0)

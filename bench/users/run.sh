@@ -250,11 +250,26 @@ SQL
 		fi
 	}
 	ratios=()
+	# every run starts from the same state: dead rows vacuumed, the GIN
+	# pending list merged, no checkpoint due
+	settle() { psql -d p4w -c "VACUUM ANALYZE scim.users" -c "CHECKPOINT" >/dev/null; }
+	# with-without in odd rounds, without-with in even ones (drift cancels)
 	for r in $(seq 1 "$rounds"); do
-		read -r on_tps _ < <(PGDATABASE=p4w run_pgbench "p4w_on$r" "$clients" "$p4_post")
-		search_structures off
-		read -r off_tps _ < <(PGDATABASE=p4w run_pgbench "p4w_off$r" "$clients" "$p4_post")
-		search_structures on
+		if (( r % 2 )); then
+			settle
+			read -r on_tps _ < <(PGDATABASE=p4w run_pgbench "p4w_on$r" "$clients" "$p4_post")
+			search_structures off
+			settle
+			read -r off_tps _ < <(PGDATABASE=p4w run_pgbench "p4w_off$r" "$clients" "$p4_post")
+			search_structures on
+		else
+			search_structures off
+			settle
+			read -r off_tps _ < <(PGDATABASE=p4w run_pgbench "p4w_off$r" "$clients" "$p4_post")
+			search_structures on
+			settle
+			read -r on_tps _ < <(PGDATABASE=p4w run_pgbench "p4w_on$r" "$clients" "$p4_post")
+		fi
 		ratios+=("$(awk -v a="$on_tps" -v b="$off_tps" 'BEGIN { printf "%.3f", a / b }')")
 		printf 'round %s: with %10s tps, without (0.2.0 layout) %10s tps, ratio %s\n' "$r" "$on_tps" "$off_tps" "${ratios[-1]}"
 	done

@@ -139,6 +139,7 @@ DECLARE
 	last_k		text;
 	last_t		text;
 	last_id		uuid;
+	list_guard	constant bigint := 50000;
 BEGIN
 	IF filter IS NOT NULL AND btrim(filter) <> '' THEN
 		pred := scim.filter_sql(filter, 'User');
@@ -220,30 +221,38 @@ BEGIN
 		END IF;
 	END IF;
 
-	-- A predicate with an index condition (trigrams of the search text, or
-	-- element keys) counts first: through the index that is cheap when few
-	-- users match, and then the page reads them all and sorts them.  The
-	-- planner, left alone, overestimates the matches of any trigram or key
-	-- it has no statistics of (0.5 % of the users each) and, to fill one
-	-- page, walks the sort order's index through every user instead: seconds
-	-- for a handful of matches at 10^6 users.  "Few": when reading T matches
-	-- costs less than walking the N users for the first startIndex + count
-	-- of them (about N * (startIndex + count) / T rows), i.e. 2 T^2 <= N *
-	-- (startIndex + count); otherwise the walk is the better plan and runs.
-	IF page_n IS NULL AND (strpos(pred, 'scim.element_keys(') > 0 OR strpos(pred, 'scim.search_text(') > 0) THEN
-		total := scim._count_users(ws, pred);
-		IF 2 * total * total <= scim._count_users(ws, 'true') * (start_n - 1 + count_n) THEN
-			EXECUTE format(
-				$q$WITH m AS MATERIALIZED (
-					SELECT u, %1$s AS k1, u.id AS k2 FROM scim.users u
-					 WHERE u.workspace OPERATOR(pg_catalog.=) $1 AND (%3$s))
-				   SELECT coalesce(pg_catalog.jsonb_agg(scim.user_resource(p.u, $4, $5) ORDER BY p.k1 %2$s, p.k2), '[]'::jsonb),
-						  count(*),
-						  (pg_catalog.array_agg(p.k2 ORDER BY p.k1 %2$s, p.k2))[count(*)]
-				   FROM (SELECT m.u, m.k1, m.k2 FROM m ORDER BY m.k1 %2$s, m.k2 LIMIT $2 OFFSET $3) p$q$,
-				sort_expr, dir, pred)
-				INTO resources, page_n, last_id
-				USING ws, count_n, start_n - 1, attrs, excluded;
+	-- A filtered list reads its matches once: their sort keys (at most
+	-- list_guard of them), which give the total, the page's ids (a top-N
+	-- sort) and its rows (by primary key).  Left alone, the planner plans
+	-- the page as a walk of the sort order's index that stops after
+	-- startIndex + count matches, and counts in a second scan; the walk is
+	-- cheap only when matches are many and spread evenly: it guesses 0.5 %
+	-- of the users for a trigram or an element key it has no statistics of,
+	-- and cannot know that "lastModified gt <recently>" matches only the
+	-- newest users, so it walks through nearly every user to fill one page
+	-- (seconds at 10^6 users).  More matches than the guard: the walk and
+	-- the count, as before (the guard's rows were read in vain, a bounded
+	-- price next to counting more of them).
+	IF page_n IS NULL AND pred <> 'true' THEN
+		EXECUTE format(
+			$q$WITH m AS MATERIALIZED (
+				SELECT %1$s AS k1, u.id AS k2 FROM scim.users u
+				 WHERE u.workspace OPERATOR(pg_catalog.=) $1 AND (%3$s)
+				 LIMIT $6),
+			p AS MATERIALIZED (SELECT m.k1, m.k2 FROM m ORDER BY m.k1 %2$s, m.k2 LIMIT $2 OFFSET $3)
+			SELECT (SELECT count(*) FROM m),
+				   (SELECT coalesce(pg_catalog.jsonb_agg(scim.user_resource(u, $4, $5) ORDER BY p.k1 %2$s, p.k2), '[]'::jsonb)
+					  FROM p JOIN scim.users u ON u.id OPERATOR(pg_catalog.=) p.k2),
+				   (SELECT count(*) FROM p),
+				   (SELECT (pg_catalog.array_agg(p.k2 ORDER BY p.k1 %2$s, p.k2))[count(*)] FROM p)$q$,
+			sort_expr, dir, pred)
+			INTO total, resources, page_n, last_id
+			USING ws, count_n, start_n - 1, attrs, excluded, list_guard + 1;
+		IF total > list_guard THEN
+			total := NULL;
+			resources := NULL;
+			page_n := NULL;
+			last_id := NULL;
 		END IF;
 	END IF;
 	IF page_n IS NULL THEN
