@@ -27,9 +27,10 @@ SELECT is(array[replace(scim.element_keys_query('emails', 'co', '@Acme', 'WORK')
 				scim.element_keys_query('emails', 'co', 'x@acme', 'work')::text, scim.element_keys_query('emails', 'sw', 'x', 'work')::text,
 				scim.element_keys_query('emails', 'sw', 'U4', exact => true)::text, scim.element_keys_query('emails', 'co', 'y@', exact => true)::text,
 				scim.element_keys_query('emails', 'co', 'y@z', exact => true)::text, scim.element_keys_query('emails', 'eq', 'y@z', exact => true)::text,
-				scim.element_keys_query('emails', 'sw', repeat('x', 200), exact => true)::text],
-	array[$$'Ea:work|acme':* | 'e!:'$$, $$'Ea:work|acme':*$$, NULL, NULL, $$'ev:u4':*$$, $$'eb:y':*$$, NULL, NULL, NULL],
-	'exact queries: typed for co "@z" with a type, sw/ew, co with the @ at either end; none for co y@z, eq, a value that might be clipped');
+				scim.element_keys_query('emails', 'sw', repeat('x', 200), exact => true)::text,
+				replace(scim.element_keys_query('emails', 'ew', '@Acme', 'WORK', true)::text, E'\x1f', '|')],
+	array[$$'Ea:work|acme':* | 'e!:'$$, $$'Ea:work|acme':*$$, NULL, NULL, $$'ev:u4':*$$, $$'eb:y':*$$, NULL, NULL, NULL, $$'Ea:work|acme'$$],
+	'exact queries: typed for co and ew "@z" with a type, sw/ew, co with the @ at either end; none for co y@z, eq, a value that might be clipped');
 SELECT is(scim.element_keys('{"emails":[{"value":5}],"phoneNumbers":{"value":"+1 555"}}')::text,
 	$$'e!:' 'pr:555 1+' 'pv:+1 555'$$,
 	'a non-string value gives its attribute the key every query accepts; a lone object is one element');
@@ -128,7 +129,10 @@ INSERT INTO corpus (f) VALUES
 	('emails[value co "@acme" and type eq "WORK"]'), ('emails[type eq "home" and value co "@gen"]'), ('emails[type eq "work" and value co "@"]'),
 	('emails[type eq "work" and value co "x1@acme"]'), ('emails[type eq "Work" and value co "@ünï"]'), ('emails[type eq "7" and value co "@acme"]'),
 	('emails[type eq "work" and value co "@acme.example.com" and primary eq true]'), ('emails[type eq "work" and value sw "u1"]'),
-	('emails[value ew ".com" and type eq "work"]'), ('not (emails[type eq "work" and value co "@acme"])');
+	('emails[value ew ".com" and type eq "work"]'), ('not (emails[type eq "work" and value co "@acme"])'),
+	('emails[type eq "work" and value ew "@acme.example.com"]'), ('emails[value ew "@ACME.example.com" and type eq "WORK"]'),
+	('emails[type eq "work" and value ew "@b@acme.example.com"]'), ('emails[type eq "work" and value ew "@acme"]'),
+	('emails[type eq "home" and value ew "@gen.example"]');
 SELECT cmp_ok(count(*)::int, '>=', 20, 'at least 20 corpus filters are decided by the keys where they are complete')
   FROM corpus WHERE scim.filter_sql(f) LIKE '%, true)%';
 

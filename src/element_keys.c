@@ -21,12 +21,13 @@
  * and, for emails, for every '@' in V at position i:
  *	  ea:V[i+1..]				 co "@z": prefix ea:z
  *	  eb:reverse(V[..i-1])		 co "y@": prefix eb:reverse(y)
- *	  Ea:T<0x1f>V[i+1..]		 [type eq "t" and value co "@z"]: prefix Ea:t<0x1f>z
+ *	  Ea:T<0x1f>V[i+1..]		 [type eq "t" and value co "@z"]: prefix Ea:t<0x1f>z,
+ *								 [type eq "t" and value ew "@z"]: the key Ea:t<0x1f>z
  * (<tag>: e for emails, p for phoneNumbers; T the element's type, lower-
  * cased, when it has one).  lower() works character by character and '@' is
  * its own lower case, so lower(V) contains lower(x) = y@z exactly when some
  * '@' of V is preceded by y and followed by z: a key query is *exact* for
- * sw, ew, co "@z", co "y@" (y without '@') and the typed form, and
+ * sw, ew, co "@z", co "y@" (y without '@') and the typed forms, and
  * *necessary* for co "y@z" (y and z may come from different '@'s or
  * elements); scim_element_keys_exact() says which.
  *
@@ -384,8 +385,9 @@ scim_element_keys_apply(ScimElementAttr attr, ScimFilterOp op, const char *value
  *	- sw, ew: the value is a prefix of the key (or of the reversed key);
  *	- co "@z" and co "y@" (no other '@' before the end of y): the keys hold
  *	  the text after and before every '@' of every value;
- *	- typed (value path [type eq "t" and value co "@z"]): the typed key of
- *	  that '@' exists exactly when the element's type is t;
+ *	- typed (value path [type eq "t" and value co/ew "@z"]): the typed key
+ *	  of that '@' exists exactly when the element's type is t (for ew, the
+ *	  key is t<0x1f>z itself: the text after that '@' is z);
  * as long as the query's text is not clipped (then a clipped key still
  * starts with it).  Not co "y@z" (y and z may come from different '@'s),
  * and not eq (containment serves it).
@@ -401,8 +403,9 @@ scim_element_keys_exact(ScimElementAttr attr, ScimFilterOp op, const char *value
 		return false;
 	if (type != NULL)
 	{
-		/* typed keys: co "@z" on emails, a type without TYPE_END */
-		if (op != SF_CO || value[0] != '@' || len < 2 || memchr(type, TYPE_END, typelen) != NULL)
+		/* typed keys: co "@z" (a prefix) and ew "@z" (the whole key) on emails */
+		if ((op != SF_CO && op != SF_EW) || attr != SCIM_ELEMENT_EMAILS || value[0] != '@' || len < 2 ||
+			memchr(type, TYPE_END, typelen) != NULL)
 			return false;
 		textlen = typelen + 1 + len - 1;
 	}
@@ -445,12 +448,22 @@ scim_element_keys_query_text(ScimElementAttr attr, ScimFilterOp op, const char *
 		int			tn;
 		const char *t = lower_text(type, (int) typelen, &tn);
 
-		Assert(op == SF_CO && n > 1 && s[0] == '@');
+		Assert((op == SF_CO || op == SF_EW) && n > 1 && s[0] == '@');
 		initStringInfo(&typed);
 		appendBinaryStringInfo(&typed, t, tn);
 		appendStringInfoChar(&typed, TYPE_END);
 		appendBinaryStringInfo(&typed, s + 1, n - 1);
-		append_prefix(&q, 'E', 'a', typed.data, typed.len, false);
+		if (op == SF_CO)
+			append_prefix(&q, 'E', 'a', typed.data, typed.len, false);
+		else
+		{
+			/* ew "@z": the text after that '@' is z itself */
+			StringInfoData key;
+
+			initStringInfo(&key);
+			append_key(&key, 'E', 'a', typed.data, typed.len, false);
+			append_operand(&q, key.data, key.len, false);
+		}
 	}
 	else
 		switch (op)

@@ -1193,7 +1193,7 @@ append_search_condition(SqlGen *g, const ScimFilterTarget *t)
  * predicate is left to the users whose keys are incomplete:
  *	 (KEYS @@ <query> AND (KEYS @@ <exact query> OR <exact predicate>))
  * so that the users the index returns are not re-checked element by element.
- * A value path [type eq "t" and value co "@z"] uses the typed keys.
+ * A value path [type eq "t" and value co "@z"] (or ew "@z") uses the typed keys.
  * ---------------------------------------------------------------------
  */
 #define ELEMENT_KEYS "u.element_keys"
@@ -1376,7 +1376,7 @@ valuepath_type_eq(SqlGen *g, const ScimFilterNode *node, const ScimAttrPath *par
 
 /*
  * The key condition of a value filter: the best case decides alone
- * ([value op x], or [type eq "t" and value co "@z"] in either order), else
+ * ([value op x], or [type eq "t" and value co/ew "@z"] in either order), else
  * any leaf with a key condition narrows it.
  */
 static bool
