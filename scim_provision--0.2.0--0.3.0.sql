@@ -2209,6 +2209,8 @@ DECLARE
 	last_t		text;
 	last_id		uuid;
 	list_guard	constant bigint := 50000;
+	lookup_doc	jsonb;
+	lookup_name	text;
 BEGIN
 	IF filter IS NOT NULL AND btrim(filter) <> '' THEN
 		pred := scim.filter_sql(filter, 'User');
@@ -2257,8 +2259,55 @@ BEGIN
 					  WHERE u.workspace = ws AND u.external_id = ast ->> 'value'
 					  ORDER BY k1, k2
 					  LIMIT count_n OFFSET start_n - 1) p;
+			ELSIF lower(ast ->> 'attr') = 'emails.value' THEN
+				lookup_doc := jsonb_build_object('emails', jsonb_build_array(jsonb_build_object('value', ast ->> 'value')));
 			END IF;
 			bookmarks := false;
+		-- Entra ID's emails[type eq "work" and value eq "..."]: the users
+		-- holding the address (the containment below), decided by the matcher
+		ELSIF ast ->> 'op' = 'valuePath' AND lower(ast ->> 'attr') = 'emails'
+			  AND lower(coalesce(ast ->> 'schema', 'urn:ietf:params:scim:schemas:core:2.0:User')) = 'urn:ietf:params:scim:schemas:core:2.0:user' THEN
+			SELECT jsonb_build_object('emails', jsonb_build_array(jsonb_build_object('value', f ->> 'value')))
+			  INTO lookup_doc
+			  FROM jsonb_array_elements(CASE WHEN ast -> 'filter' ->> 'op' = 'and' THEN ast -> 'filter' -> 'args'
+											 ELSE jsonb_build_array(ast -> 'filter') END) f
+			 WHERE f ->> 'op' = 'eq' AND lower(f ->> 'attr') = 'value' AND jsonb_typeof(f -> 'value') = 'string'
+			 LIMIT 1;
+			bookmarks := bookmarks AND lookup_doc IS NULL;
+		-- userName eq "..." and (anything): at most that one user, decided by
+		-- the matcher (scim.filter_match, the reference the pushdown is
+		-- compared with)
+		ELSIF ast ->> 'op' = 'and' THEN
+			SELECT a ->> 'value' INTO lookup_name
+			  FROM jsonb_array_elements(ast -> 'args') a
+			 WHERE a ->> 'op' = 'eq' AND jsonb_typeof(a -> 'value') = 'string' AND lower(a ->> 'attr') = 'username'
+			   AND a - 'op' - 'attr' - 'value' - 'schema' = '{}'::jsonb
+			   AND lower(coalesce(a ->> 'schema', 'urn:ietf:params:scim:schemas:core:2.0:User')) = 'urn:ietf:params:scim:schemas:core:2.0:user'
+			 LIMIT 1;
+			IF lookup_name IS NOT NULL THEN
+				SELECT coalesce(jsonb_agg(scim.user_resource(p.u, attrs, excluded) ORDER BY p.k1, p.k2), '[]'::jsonb), count(*)
+				INTO resources, page_n
+				FROM (SELECT u, u.created_at AS k1, u.id AS k2
+					  FROM scim.users u
+					  WHERE u.workspace = ws AND lower(u.user_name) = lower(lookup_name)
+						AND scim.filter_match(filter, scim.user_resource(u))
+					  ORDER BY k1, k2
+					  LIMIT count_n OFFSET start_n - 1) p;
+				bookmarks := false;
+			END IF;
+		END IF;
+		-- emails.value eq "..." (OneLogin) and the value path above: the users
+		-- whose lower-cased attributes contain the address (users_attributes_ci_idx,
+		-- the containment scim.filter_sql writes for it), decided by the matcher
+		IF lookup_doc IS NOT NULL THEN
+			SELECT coalesce(jsonb_agg(scim.user_resource(p.u, attrs, excluded) ORDER BY p.k1, p.k2), '[]'::jsonb), count(*)
+			INTO resources, page_n
+			FROM (SELECT u, u.created_at AS k1, u.id AS k2
+				  FROM scim.users u
+				  WHERE u.workspace = ws AND lower(u.attributes::text)::jsonb @> lower(lookup_doc::text)::jsonb
+					AND scim.filter_match(filter, scim.user_resource(u))
+				  ORDER BY k1, k2
+				  LIMIT count_n OFFSET start_n - 1) p;
 		END IF;
 	END IF;
 

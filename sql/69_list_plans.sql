@@ -12,7 +12,7 @@
 \set ON_ERROR_ROLLBACK 1
 \set ON_ERROR_STOP true
 BEGIN;
-SELECT plan(9);
+SELECT plan(11);
 
 DO $$
 BEGIN
@@ -71,6 +71,31 @@ SELECT is(pg_temp.listed('filter=active%20eq%20true&sortBy=title&count=5&startIn
 SELECT is((pg_temp.page('filter=active%20eq%20true&count=0') ->> 'totalResults')::int, 50005, 'count=0: the total alone');
 SELECT is((pg_temp.page('filter=userName%20sw%20%22q5002%22&count=3') -> 'Resources') -> 0 ->> 'userName', 'q5002@example.com',
 	'a page rendered from the rows fetched by id');
+
+-- the IdP lookups served from an index and the matcher: emails.value eq
+-- (OneLogin), emails[type eq "work" and value eq] (Entra ID), userName eq
+-- with more conditions; the same answers as the pushdown
+UPDATE scim.users SET attributes = jsonb_build_object('emails', jsonb_build_array(
+		jsonb_build_object('value', 'Shared@Example.com', 'type', CASE WHEN user_name < 'q20' THEN 'work' ELSE 'home' END),
+		jsonb_build_object('value', user_name, 'type', 'work')))
+ WHERE workspace = 'plans' AND user_name IN ('q17@example.com', 'q18@example.com', 'q25@example.com', 'q3342@example.com');
+CREATE TEMP TABLE lookups (f text, q text) ON COMMIT DROP;
+INSERT INTO lookups VALUES
+	('emails.value eq "shared@example.COM"', 'count=10'), ('emails.value eq "shared@example.COM"', 'count=2&startIndex=3'),
+	('emails[type eq "work" and value eq "SHARED@example.com"]', 'count=10'), ('emails[value eq "shared@example.com" and type eq "home"]', 'count=10'),
+	('emails[type eq "work" and value eq "q3342@example.com"]', 'count=10'), ('emails[value eq "shared@example.com" and primary eq true]', 'count=10'),
+	('emails.value eq "nobody@example.com"', 'count=10'),
+	('userName eq "Q3342@example.com" and active eq false', 'count=10'), ('userName eq "q3342@example.com" and active eq true', 'count=10'),
+	('active eq false and userName eq "q3342@example.com"', 'count=10'), ('userName eq "q17@example.com" and (title eq "title 17" or active eq false)', 'count=10'),
+	('userName eq "q17@example.com" and emails[type eq "home" and value pr]', 'count=10');
+SELECT is(array_agg(f || ' / ' || q ORDER BY f, q), NULL, 'each lookup: the pushdown''s answer')
+  FROM lookups
+ WHERE pg_temp.listed('filter=' || replace(replace(replace(replace(f, ' ', '%20'), '"', '%22'), '[', '%5B'), ']', '%5D') || '&' || q)
+	   IS DISTINCT FROM pg_temp.plain(scim.filter_sql(f), 'u.created_at', 'ASC',
+									 coalesce(substring(q FROM 'startIndex=(\d+)')::int, 1), substring(q FROM 'count=(\d+)')::int);
+SELECT cmp_ok(count(DISTINCT pg_temp.listed('filter=' || replace(replace(replace(replace(f, ' ', '%20'), '"', '%22'), '[', '%5B'), ']', '%5D') || '&' || q))::int,
+		  '>=', 7, 'and the lookups tell users apart (at least 7 distinct answers)')
+  FROM lookups;
 
 SELECT * FROM finish();
 ROLLBACK;
