@@ -1961,14 +1961,14 @@ DROP TABLE scim.provisioning_log_0_2_0;
 -- phoneNumbers, addresses: a trigram index over scim.search_text(...)
 -- (src/sql/30_filter.sql).  CREATE INDEX reads every existing user, so the
 -- index covers them from the start (no separate backfill).
-CREATE FUNCTION scim.search_text(attributes jsonb, given_name text, family_name text, display_name text)
+CREATE FUNCTION scim.search_text(attributes jsonb)
 	RETURNS text
 	AS 'MODULE_PATHNAME', 'scim_search_text'
-	LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION scim.search_text(jsonb, text, text, text) IS
-	'The lower-cased searchable text of a User (names, nickName, values of emails/phoneNumbers/addresses), one per line: the expression of users_search_text_idx';
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION scim.search_text(jsonb) IS
+	'The lower-cased searchable text of a User''s attributes (name.*, nickName, values of emails/phoneNumbers/addresses), one per line: a trigram column of users_search_text_idx';
 -- as 70_postgrest.sql leaves every function of scim in a fresh install
-REVOKE ALL ON FUNCTION scim.search_text(jsonb, text, text, text) FROM scim_client;
+REVOKE ALL ON FUNCTION scim.search_text(jsonb) FROM scim_client;
 
 -- sw/ew/eq on emails.value and phoneNumbers.value, and co on emails.value
 -- with an '@' (the domain of an address): prefix keys of every value, the
@@ -2012,7 +2012,8 @@ BEGIN
 	 WHERE e.extname = 'pg_trgm';
 	EXECUTE pg_catalog.format(
 		'CREATE INDEX users_search_text_idx ON scim.users USING gin '
-		'(scim.search_text(attributes, given_name, family_name, display_name) %I.gin_trgm_ops, '
+		'(lower(given_name) %1$I.gin_trgm_ops, lower(family_name) %1$I.gin_trgm_ops, '
+		'lower(display_name) %1$I.gin_trgm_ops, scim.search_text(attributes) %1$I.gin_trgm_ops, '
 		'element_keys)',
 		trgm_schema);
 END;

@@ -149,7 +149,7 @@ INSERT INTO allowed (fn, security, settings, grantees) VALUES
 	('scim.resource_type_definitions()', 'invoker', '', 'PUBLIC'),
 	('scim.revoke_token(text,text)', 'definer', 'search_path=pg_catalog, scim, pg_temp', 'scim_admin'),
 	('scim.schema_definitions()', 'invoker', '', 'PUBLIC'),
-	('scim.search_text(jsonb,text,text,text)', 'invoker', '', 'PUBLIC'),
+	('scim.search_text(jsonb)', 'invoker', '', 'PUBLIC'),
 	('scim.service_provider_config()', 'invoker', 'search_path=pg_catalog, pg_temp', 'PUBLIC,scim_admin,scim_reader'),
 	('scim.set_default_user_type(text,text)', 'definer', 'search_path=pg_catalog, scim, pg_temp', 'scim_admin'),
 	('scim.set_deletion_policy(text,text)', 'definer', 'search_path=pg_catalog, scim, pg_temp', 'scim_admin'),

@@ -1,6 +1,6 @@
 -- Search (#14): the search-text condition scim.filter_sql puts in front of
--- co/sw/ew/eq on names and on the elements of emails, phoneNumbers and
--- addresses (src/search_text.c) changes no result: over generated users
+-- co/sw/ew on the jsonb names and on the elements of emails, phoneNumbers
+-- and addresses (src/search_text.c) changes no result: over generated users
 -- (several elements, primary flags, missing and null values, mixed case,
 -- unicode) every corpus filter gives the matcher's answer, with the
 -- condition (scim_provision.search_index on) and without it.
@@ -98,7 +98,7 @@ INSERT INTO corpus (f) VALUES
 UPDATE corpus SET with_search = scim.filter_sql(f) LIKE '%scim.search_text(%';
 
 SELECT cmp_ok(count(*)::int, '>=', 50, 'a corpus of at least 50 filters') FROM corpus;
-SELECT cmp_ok(count(*)::int, '>=', 35, 'at least 35 of them carry the search-text condition') FROM corpus WHERE with_search;
+SELECT cmp_ok(count(*)::int, '>=', 20, 'at least 20 of them carry the search-text condition (names stored in columns have trigram columns of their own, emails sw/ew and co with an @ the element keys)') FROM corpus WHERE with_search;
 SELECT is(array_agg(f ORDER BY f), NULL, 'filters without a trigram to look up carry no search-text condition')
   FROM corpus WHERE with_search AND f IN ('emails.value co "_"', 'emails.value co "%"', 'emails.value co "ac"');
 SELECT is(array_agg(f ORDER BY f), NULL, 'pushdown with the search-text condition = the matcher, on every corpus filter')

@@ -1117,15 +1117,15 @@ emit_valuepath(SqlGen *g, const ScimFilterNode *node)
 /* ---------------------------------------------------------------------
  * The search-text condition (src/search_text.c)
  *
- * A comparison co/sw/ew (and eq on the name columns, which have no index
- * of their own) on a name, nickName or a sub-attribute of emails,
- * phoneNumbers or addresses gets a necessary condition in front:
+ * A comparison co/sw/ew on a jsonb name (name.formatted, name.middleName,
+ * ...), nickName or a sub-attribute of emails, phoneNumbers or addresses
+ * gets a necessary condition in front:
  *	 (SEARCH_TEXT ~~ lower('%value%') AND <exact predicate>)
  * which users_search_text_idx (pg_trgm) answers.  The exact predicate still
  * decides, so results are those of the predicate alone.
  * ---------------------------------------------------------------------
  */
-#define SEARCH_TEXT "scim.search_text(u.attributes, u.given_name, u.family_name, u.display_name)"
+#define SEARCH_TEXT "scim.search_text(u.attributes)"
 
 /* Whether pg_trgm finds a trigram in a value: a run of 3 word characters. */
 static bool
@@ -1149,28 +1149,26 @@ has_trigram(const char *s, size_t len)
 	return false;
 }
 
-/* Whether search_text holds an attribute's values; *columns: one of the name columns. */
+/* Whether search_text holds an attribute's values. */
 static bool
-in_search_text(const SqlGen *g, const ScimAttrRef *ref, bool *column)
+in_search_text(const SqlGen *g, const ScimAttrRef *ref)
 {
 	const char *name = ref->attr->name;
 
-	*column = false;
 	if (strcmp(g->rt, "User") != 0 || ref->common || ref->schema->is_extension)
 		return false;
 	if (ref->attr->multi_valued)
 		return strcmp(name, "emails") == 0 || strcmp(name, "phoneNumbers") == 0 ||
 			strcmp(name, "addresses") == 0;
+	/*
+	 * The name columns have trigram columns of their own in the index, on
+	 * which their exact predicates (lower(u.given_name) LIKE/= ...) run
+	 * directly: no condition in front.
+	 */
 	if (strcmp(name, "name") == 0 && ref->sub != NULL)
-	{
-		*column = ref->sub->storage == SCIM_STORE_COLUMN;
-		return true;
-	}
+		return ref->sub->storage != SCIM_STORE_COLUMN;
 	if (strcmp(name, "displayName") == 0)
-	{
-		*column = true;
-		return true;
-	}
+		return false;
 	return strcmp(name, "nickName") == 0;
 }
 
@@ -1280,7 +1278,6 @@ emit_compare_searched(SqlGen *g, const ScimFilterNode *node)
 	ScimFilterTarget t;
 	ScimFilterError err;
 	ScimFilterOp op = node->u.cmp.op;
-	bool		column;
 	bool		use = false;
 	KeyCond		k;
 
@@ -1299,8 +1296,8 @@ emit_compare_searched(SqlGen *g, const ScimFilterNode *node)
 			close_keys_condition(g, &k);
 			return;
 		}
-		if (has_trigram(t.str, t.len) && in_search_text(g, &t.ref, &column) &&
-			(op == SF_CO || op == SF_SW || op == SF_EW || (op == SF_EQ && column)))
+		if (has_trigram(t.str, t.len) && in_search_text(g, &t.ref) &&
+			(op == SF_CO || op == SF_SW || op == SF_EW))
 		{
 			append_search_condition(g, &t);
 			use = true;
@@ -1420,14 +1417,13 @@ emit_valuepath_searched(SqlGen *g, const ScimFilterNode *node)
 	ScimAttrRef ref;
 	ScimFilterTarget best;
 	KeyCond		k;
-	bool		column;
 	bool		use = false;
 
 	memset(&best, 0, sizeof(best));
 	if (filter_search_index &&
 		scim_registry_lookup(g->rt, path->schema, path->attr, NULL, &ref) &&
 		ref.attr->multi_valued && ref.attr->returned != SCIM_RET_NEVER &&
-		in_search_text(g, &ref, &column))
+		in_search_text(g, &ref))
 	{
 		if (valuepath_keys(g, node->u.vp.filter, path, &k))
 		{

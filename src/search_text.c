@@ -2,11 +2,11 @@
  *
  * search_text.c
  *		scim.search_text(): the lower-cased text of a User's searchable
- *		string values, the expression of the trigram index that serves
- *		co/sw/ew/eq on names and on the elements of multi-valued attributes.
+ *		string values inside attributes, a trigram column of
+ *		users_search_text_idx that serves co/sw/ew on the jsonb names and on
+ *		the elements of multi-valued attributes.
  *
  * The text holds, one per line and lower-cased as a whole:
- *	- the name columns given_name, family_name, display_name;
  *	- attributes.name.* and attributes.nickName;
  *	- every member value of every element of attributes.emails,
  *	  attributes.phoneNumbers and attributes.addresses (a scalar element
@@ -16,14 +16,16 @@
  * text: lower() works character by character, so lower(v) is a substring of
  * the lower-cased text.  filter_sql.c therefore adds
  *
- *	 scim.search_text(u.attributes, u.given_name, u.family_name, u.display_name) ~~ '%x%'
+ *	 scim.search_text(u.attributes) ~~ '%x%'
  *
  * in front of the exact predicate of such a comparison: a necessary
  * condition the index answers, never a replacement for the exact
  * predicate, which still decides (same-element semantics of value paths,
  * caseExact, sw/ew anchoring).  Being an expression of the row, the index
  * is exact for every writer (SCIM, OneLogin worker, plain SQL) without a
- * trigger.
+ * trigger.  The name columns (given_name, family_name, display_name) have
+ * trigram columns of their own in the same index, on which their exact
+ * predicates run directly.
  *
  * src/search_text.c
  *
@@ -125,36 +127,24 @@ append_elements(StringInfo buf, JsonbValue *attr)
 }
 
 /*
- * scim.search_text(attributes jsonb, given_name text, family_name text,
- *					display_name text) RETURNS text
- * IMMUTABLE (an index expression); NULL arguments are skipped.
+ * scim.search_text(attributes jsonb) RETURNS text
+ * IMMUTABLE STRICT (an index expression).
  */
 Datum
 scim_search_text(PG_FUNCTION_ARGS)
 {
 	StringInfoData buf;
+	Jsonb	   *attrs = PG_GETARG_JSONB_P(0);
+	JsonbValue *v;
 
 	initStringInfo(&buf);
-	for (int i = 1; i <= 3; i++)
-		if (!PG_ARGISNULL(i))
-		{
-			text	   *t = PG_GETARG_TEXT_PP(i);
-
-			append_line(&buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-		}
-	if (!PG_ARGISNULL(0))
-	{
-		Jsonb	   *attrs = PG_GETARG_JSONB_P(0);
-		JsonbValue *v;
-
-		if ((v = scim_jsonb_member(&attrs->root, "name")) != NULL)
-			append_element(&buf, v);
-		if ((v = scim_jsonb_member(&attrs->root, "nickName")) != NULL)
-			append_value(&buf, v);
-		for (int i = 0; i < lengthof(element_attrs); i++)
-			if ((v = scim_jsonb_member(&attrs->root, element_attrs[i])) != NULL)
-				append_elements(&buf, v);
-	}
+	if ((v = scim_jsonb_member(&attrs->root, "name")) != NULL)
+		append_element(&buf, v);
+	if ((v = scim_jsonb_member(&attrs->root, "nickName")) != NULL)
+		append_value(&buf, v);
+	for (int i = 0; i < lengthof(element_attrs); i++)
+		if ((v = scim_jsonb_member(&attrs->root, element_attrs[i])) != NULL)
+			append_elements(&buf, v);
 	if (buf.len == 0)
 		PG_RETURN_TEXT_P(cstring_to_text(""));
 	/* lower() of the default collation: the function the predicates use */

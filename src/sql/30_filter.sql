@@ -91,16 +91,16 @@ $$;
 
 -- co / sw / ew (and eq on the name columns) on names and on the elements of
 -- emails, phoneNumbers and addresses: scim.filter_sql puts
---   scim.search_text(u.attributes, u.given_name, u.family_name, u.display_name) ~~ lower('%value%')
+--   scim.search_text(u.attributes) ~~ lower('%value%')
 -- in front of the exact predicate, a necessary condition this trigram index
 -- answers (src/search_text.c says what the text holds; doc/SEARCH.md why an
 -- expression index rather than a side table).
-CREATE FUNCTION scim.search_text(attributes jsonb, given_name text, family_name text, display_name text)
+CREATE FUNCTION scim.search_text(attributes jsonb)
 	RETURNS text
 	AS 'MODULE_PATHNAME', 'scim_search_text'
-	LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION scim.search_text(jsonb, text, text, text) IS
-	'The lower-cased searchable text of a User (names, nickName, values of emails/phoneNumbers/addresses), one per line: the expression of users_search_text_idx';
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION scim.search_text(jsonb) IS
+	'The lower-cased searchable text of a User''s attributes (name.*, nickName, values of emails/phoneNumbers/addresses), one per line: a trigram column of users_search_text_idx';
 
 -- sw/ew/eq on emails.value and phoneNumbers.value, and co on emails.value
 -- with an '@' (the domain of an address): prefix keys of every value, the
@@ -141,7 +141,8 @@ BEGIN
 	 WHERE e.extname = 'pg_trgm';
 	EXECUTE pg_catalog.format(
 		'CREATE INDEX users_search_text_idx ON scim.users USING gin '
-		'(scim.search_text(attributes, given_name, family_name, display_name) %I.gin_trgm_ops, '
+		'(lower(given_name) %1$I.gin_trgm_ops, lower(family_name) %1$I.gin_trgm_ops, '
+		'lower(display_name) %1$I.gin_trgm_ops, scim.search_text(attributes) %1$I.gin_trgm_ops, '
 		'element_keys)',
 		trgm_schema);
 END;
