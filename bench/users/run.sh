@@ -102,6 +102,9 @@ CREATE SEQUENCE bench_seq;
 VACUUM ANALYZE;
 SQL
 echo "loaded in $(( $(date +%s) - t0 )) s"
+psql -Atc "SELECT format('storage: %s MB for scim.users with its indexes, %s bytes per user (%s MB of it users_search_text_idx)',
+				 pg_total_relation_size('scim.users') / 1048576, pg_total_relation_size('scim.users') / count(*),
+				 pg_relation_size('scim.users_search_text_idx') / 1048576) FROM scim.users"
 auth=$(psql -Atc "SELECT auth::text FROM bench_env")
 auth_sql=$(printf "%s" "$auth" | sed "s/'/''/g")
 
@@ -239,7 +242,8 @@ SQL
 			psql -d p4w >/dev/null <<SQL
 ALTER TABLE scim.users ADD COLUMN element_keys tsvector GENERATED ALWAYS AS (scim.element_keys(attributes)) STORED;
 DO \$\$ BEGIN
-	EXECUTE format('CREATE INDEX users_search_text_idx ON scim.users USING gin (scim.search_text(attributes, given_name, family_name, display_name) %I.gin_trgm_ops, element_keys)',
+	EXECUTE format('CREATE INDEX users_search_text_idx ON scim.users USING gin (lower(given_name) %1\$I.gin_trgm_ops, lower(family_name) %1\$I.gin_trgm_ops, '
+				   'lower(display_name) %1\$I.gin_trgm_ops, scim.search_text(attributes) %1\$I.gin_trgm_ops, element_keys)',
 				   (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'));
 END \$\$;
 CREATE INDEX users_workspace_updated_idx ON scim.users (workspace, updated_at);
