@@ -354,15 +354,22 @@ append_operand(StringInfo q, const char *key, int len, bool prefix)
 	appendStringInfoString(q, prefix ? "':*" : "'");
 }
 
+/* the operand of a key: a prefix ('key':*) or the whole key ('key') */
 static void
-append_prefix(StringInfo q, char tag, char kind, const char *s, int len, bool reversed)
+append_key_operand(StringInfo q, char tag, char kind, const char *s, int len, bool reversed, bool prefix)
 {
 	StringInfoData key;
 
 	initStringInfo(&key);
 	append_key(&key, tag, kind, s, len, reversed);
-	append_operand(q, key.data, key.len, true);
+	append_operand(q, key.data, key.len, prefix);
 	pfree(key.data);
+}
+
+static void
+append_prefix(StringInfo q, char tag, char kind, const char *s, int len, bool reversed)
+{
+	append_key_operand(q, tag, kind, s, len, reversed, true);
 }
 
 bool
@@ -456,14 +463,8 @@ scim_element_keys_query_text(ScimElementAttr attr, ScimFilterOp op, const char *
 		if (op == SF_CO)
 			append_prefix(&q, 'E', 'a', typed.data, typed.len, false);
 		else
-		{
 			/* ew "@z": the text after that '@' is z itself */
-			StringInfoData key;
-
-			initStringInfo(&key);
-			append_key(&key, 'E', 'a', typed.data, typed.len, false);
-			append_operand(&q, key.data, key.len, false);
-		}
+			append_key_operand(&q, 'E', 'a', typed.data, typed.len, false, false);
 	}
 	else
 		switch (op)
@@ -493,13 +494,8 @@ scim_element_keys_query_text(ScimElementAttr attr, ScimFilterOp op, const char *
 	appendStringInfoChar(&q, ')');
 	if (overflow)
 	{
-		StringInfoData key;
-
-		initStringInfo(&key);
-		append_key(&key, tag, '!', "", 0, false);
 		appendStringInfoString(&q, " | ");
-		append_operand(&q, key.data, key.len, false);
-		pfree(key.data);
+		append_key_operand(&q, tag, '!', "", 0, false, false);
 	}
 	return q.data;
 }
